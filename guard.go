@@ -1,0 +1,239 @@
+package hostguard
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Options configures a [Guard]. The zero value is safe: it allows no host,
+// so every request is rejected.
+type Options struct {
+	// AllowedHosts is the allow list. Entries:
+	//
+	//	example.com        that name, any case, any port
+	//	.example.com       the name and its subdomains at any depth
+	//	*.example.com      its subdomains at any depth, not the name itself
+	//	*                  every well-formed host
+	//	10.0.1.23          that address ("[2001:db8::1]" and "2001:db8::1" for IPv6)
+	//	10.0.0.0/8         any IP-literal host inside the range
+	//	example.com:8443   that host on that port only ("[::1]:8080" for IPv6)
+	//	bücher.example     converted to punycode ("xn--bcher-kva.example")
+	//	@self              the addresses set with [Guard.SetSelf]
+	//
+	// A trailing dot on a name is ignored. An entry that is none of these
+	// makes [New] fail with an [*EntryError].
+	AllowedHosts []string
+
+	// AllowEmptyHost accepts requests without a Host header or with an
+	// empty one (HTTP/1.0 clients, some Classic ELB health checks).
+	AllowEmptyHost bool
+
+	// TrustedProxies lists the addresses and CIDR ranges of proxies whose
+	// X-Forwarded-Host and Forwarded "host=" values are read. When the
+	// immediate peer is one of them, every host in those headers must pass
+	// the allow list too. From any other peer the two headers are removed
+	// from the request before it reaches the next handler, so it cannot be
+	// fooled by them.
+	TrustedProxies []string
+
+	// ExemptPaths lists URL paths (exact matches, such as "/health") that
+	// are served without a Host check. Prefer "@self": an exempt path
+	// answers every Host, which leaks that the path exists to anyone.
+	ExemptPaths []string
+
+	// RejectHandler serves rejected requests. [RejectionFromContext] tells
+	// it why the request was rejected. Nil: a 400 with a short plain-text
+	// body that never repeats the rejected value.
+	RejectHandler http.Handler
+
+	// Logger receives one Warn record per logged rejection. Nil:
+	// [slog.Default]. Use slog.New(slog.DiscardHandler) to log nothing.
+	Logger *slog.Logger
+
+	// LogLimit is the most rejections logged per minute, so a scanner
+	// cannot flood the log; the records after a pause count the ones that
+	// were left out. Zero means 60; a negative value logs no rejection.
+	LogLimit int
+}
+
+// Guard checks the Host of requests against an allow list. Create one with
+// [New]; it is safe for concurrent use.
+type Guard struct {
+	list       *list
+	self       atomic.Pointer[selfSet]
+	allowEmpty bool
+	trusted    []netip.Prefix
+	exempt     map[string]bool
+	reject     http.Handler // nil: defaultReject
+	log        *slog.Logger
+	limiter    *rate.Limiter // nil: log nothing
+	suppressed atomic.Uint64
+}
+
+type selfSet struct {
+	addrs []netip.Addr // sorted
+	set   map[netip.Addr]struct{}
+}
+
+// New compiles the options into a Guard. It fails with an error that names
+// the offending value when an allow-list entry, trusted proxy or exempt path
+// is not valid.
+func New(o Options) (*Guard, error) {
+	l, err := compile(o.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	g := &Guard{
+		list:       l,
+		allowEmpty: o.AllowEmptyHost,
+		reject:     o.RejectHandler,
+		log:        o.Logger,
+	}
+	for _, t := range o.TrustedProxies {
+		p, err := parseTrusted(t)
+		if err != nil {
+			return nil, err
+		}
+		g.trusted = append(g.trusted, p)
+	}
+	for _, p := range o.ExemptPaths {
+		if !strings.HasPrefix(p, "/") {
+			return nil, fmt.Errorf("hostguard: invalid exempt path %q: a path starts with '/', as in \"/health\"", p)
+		}
+		if g.exempt == nil {
+			g.exempt = map[string]bool{}
+		}
+		g.exempt[p] = true
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	switch n := o.LogLimit; {
+	case n == 0:
+		g.limiter = rate.NewLimiter(rate.Every(time.Second), 60)
+	case n > 0:
+		g.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(n)), n)
+	}
+	g.self.Store(&selfSet{})
+	return g, nil
+}
+
+func parseTrusted(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, fmt.Errorf("hostguard: invalid trusted proxy %q: %v; write a CIDR range such as \"10.0.0.0/8\" or an address", s, err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("hostguard: invalid trusted proxy %q: %v; write an address such as \"10.0.0.5\" or a CIDR range", s, err)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Entries returns the allow list as it was given, in order.
+func (g *Guard) Entries() []string { return slices.Clone(g.list.entries) }
+
+// HasSelf reports whether the allow list holds the [SelfEntry] "@self".
+func (g *Guard) HasSelf() bool { return g.list.self }
+
+// SetSelf replaces the addresses that "@self" stands for. It is atomic:
+// requests being checked see either the old set or the new one, and none
+// waits. Invalid addresses are ignored.
+func (g *Guard) SetSelf(addrs []netip.Addr) {
+	s := &selfSet{set: make(map[netip.Addr]struct{}, len(addrs))}
+	for _, a := range addrs {
+		if !a.IsValid() {
+			continue
+		}
+		if _, dup := s.set[a]; !dup {
+			s.set[a] = struct{}{}
+			s.addrs = append(s.addrs, a)
+		}
+	}
+	slices.SortFunc(s.addrs, netip.Addr.Compare)
+	g.self.Store(s)
+}
+
+// Self returns the addresses that "@self" stands for now, sorted.
+func (g *Guard) Self() []netip.Addr { return slices.Clone(g.self.Load().addrs) }
+
+// Allow reports whether host, a Host header value such as
+// "www.example.org:8443", is well formed and allowed by the list. It does
+// not allocate. An empty host is allowed only with [Options.AllowEmptyHost].
+func (g *Guard) Allow(host string) bool {
+	_, r := g.match(host)
+	return r == ReasonNone
+}
+
+// Decision is the outcome of [Guard.Check].
+type Decision struct {
+	// Host is the normalised host: lower case, without a trailing dot,
+	// IP addresses in canonical form, with the port if one was given.
+	// Empty when the value was malformed.
+	Host string
+	// Entry is the allow-list entry that accepted the host, "" if none.
+	Entry string
+	// Reason is ReasonNone when the host was accepted.
+	Reason Reason
+}
+
+// Allowed reports whether the host was accepted.
+func (d Decision) Allowed() bool { return d.Reason == ReasonNone }
+
+// Check is [Guard.Allow] with an explanation: the normalised host, the entry
+// that matched and, for a rejection, the reason.
+func (g *Guard) Check(value string) Decision {
+	entry, r := g.match(value)
+	d := Decision{Entry: entry, Reason: r}
+	if h, r := parseHost(value); r == ReasonNone {
+		d.Host = normalize(&h)
+	}
+	return d
+}
+
+func normalize(h *host) string {
+	var s string
+	switch {
+	case h.addr.Is6():
+		s = "[" + h.addr.String() + "]"
+	case h.addr.IsValid():
+		s = h.addr.String()
+	default:
+		s = strings.ToLower(h.name)
+	}
+	if h.port != 0 {
+		s = fmt.Sprintf("%s:%d", s, h.port)
+	}
+	return s
+}
+
+// match is the allocation-free core of Allow and Check.
+func (g *Guard) match(s string) (string, Reason) {
+	h, r := parseHost(s)
+	if r != ReasonNone {
+		if r == ReasonEmpty && g.allowEmpty && s == "" {
+			return "", ReasonNone
+		}
+		return "", r
+	}
+	if e, ok := g.list.match(&h); ok {
+		return e, ReasonNone
+	}
+	if g.list.self && h.isIP() {
+		if _, ok := g.self.Load().set[h.addr]; ok {
+			return SelfEntry, ReasonNone
+		}
+	}
+	return "", ReasonNotAllowed
+}

@@ -1,0 +1,348 @@
+package hostguard
+
+import (
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func mustNew(t testing.TB, o Options) *Guard {
+	t.Helper()
+	g, err := New(o)
+	if err != nil {
+		t.Fatalf("New(%q): %v", o.AllowedHosts, err)
+	}
+	return g
+}
+
+func TestGrammar(t *testing.T) {
+	g := mustNew(t, Options{AllowedHosts: []string{"*"}})
+	long63 := strings.Repeat("a", 63)
+	tests := []struct {
+		host   string
+		reason Reason
+		norm   string
+	}{
+		{"example.com", ReasonNone, "example.com"},
+		{"EXAMPLE.Com", ReasonNone, "example.com"},
+		{"example.com.", ReasonNone, "example.com"},
+		{"example.com.:8080", ReasonNone, "example.com:8080"},
+		{"example.com:080", ReasonNone, "example.com:80"},
+		{"localhost", ReasonNone, "localhost"},
+		{"-a.example", ReasonNone, "-a.example"}, // Django allows hyphens anywhere
+		{"10.0.1.23", ReasonNone, "10.0.1.23"},
+		{"10.0.1.23:80", ReasonNone, "10.0.1.23:80"},
+		{"[::1]", ReasonNone, "[::1]"},
+		{"[2001:DB8:0::1]:443", ReasonNone, "[2001:db8::1]:443"},
+		{"[::ffff:10.0.0.1]", ReasonNone, "[::ffff:10.0.0.1]"},
+		{long63 + ".com", ReasonNone, long63 + ".com"},
+		{"a:65535", ReasonNone, "a:65535"},
+
+		{"", ReasonEmpty, ""},
+		{"a..b", ReasonEmptyLabel, ""},
+		{".a", ReasonEmptyLabel, ""},
+		{".", ReasonEmptyLabel, ""},
+		{"a..", ReasonEmptyLabel, ""},
+		{":80", ReasonEmptyLabel, ""},
+		{long63 + "a.com", ReasonLabelTooLong, ""},
+		{strings.Repeat("a.", 127) + "ab", ReasonNameTooLong, ""},
+		{"a:0", ReasonBadPort, ""},
+		{"a:65536", ReasonBadPort, ""},
+		{"a:99999999999999999999", ReasonBadPort, ""},
+		{"a:", ReasonBadPort, ""},
+		{"a:8x", ReasonBadPort, ""},
+		{"a:-1", ReasonBadPort, ""},
+		{"a:80:80", ReasonSecondPort, ""},
+		{"[::1]:80:80", ReasonSecondPort, ""},
+		{"[::1", ReasonUnclosedBracket, ""},
+		{"[", ReasonUnclosedBracket, ""},
+		{"[]", ReasonBadIPv6, ""},
+		{"[1.2.3.4]", ReasonBadIPv6, ""},
+		{"[::g]", ReasonBadIPv6, ""},
+		{"[1::2::3]", ReasonBadIPv6, ""},
+		{"[fe80::1%eth0]", ReasonZone, ""},
+		{"[fe80::1%25eth0]", ReasonZone, ""},
+		{"[::1]x", ReasonBadChar, ""},
+		{"::1", ReasonEmptyLabel, ""},
+		{"2001:db8::1", ReasonNumericName, ""}, // an unbracketed IPv6 address
+		{"010.0.0.1", ReasonNumericName, ""},
+		{"1.2.3", ReasonNumericName, ""},
+		{"0x7f.1", ReasonNumericName, ""},
+		{"example.0x1F", ReasonNumericName, ""},
+		{"256.0.0.1", ReasonNumericName, ""},
+		{"127.1", ReasonNumericName, ""},
+	}
+	for _, bad := range []string{
+		"a@b", "a/b", "a#b", "a?b", "a%b", `a\b`, "a b", "a\tb", "a\r\nb", "a\nb",
+		"a\x00b", "exämple.com", "a_b.com", "a;b", "a,b", "a\"b", "a'b", "a<b",
+	} {
+		tests = append(tests, struct {
+			host   string
+			reason Reason
+			norm   string
+		}{bad, ReasonBadChar, ""})
+	}
+	for _, tt := range tests {
+		d := g.Check(tt.host)
+		if d.Reason != tt.reason || d.Host != tt.norm {
+			t.Errorf("Check(%q) = (%q, %v), want (%q, %v)", tt.host, d.Host, d.Reason, tt.norm, tt.reason)
+		}
+		if got, want := g.Allow(tt.host), tt.reason == ReasonNone; got != want {
+			t.Errorf("Allow(%q) = %v, want %v", tt.host, got, want)
+		}
+		if !tt.reason.Malformed() && tt.reason != ReasonNone && tt.reason != ReasonEmpty {
+			t.Errorf("reason %v for %q should count as malformed", tt.reason, tt.host)
+		}
+	}
+}
+
+func TestEntries(t *testing.T) {
+	type check struct {
+		host string
+		ok   bool
+	}
+	tests := []struct {
+		entry  string
+		checks []check
+	}{
+		{"example.com", []check{
+			{"example.com", true}, {"EXAMPLE.COM:8080", true}, {"example.com.", true},
+			{"www.example.com", false}, {"example.co", false}, {"xexample.com", false},
+			{"example.com.evil.net", false},
+		}},
+		{"example.com.", []check{{"example.com", true}, {"example.com.:1", true}}},
+		{"Example.COM", []check{{"example.com", true}}},
+		{".example.org", []check{
+			{"example.org", true}, {"www.example.org:8443", true}, {"a.b.c.example.org", true},
+			{"evilexample.org", false}, {"example.org.evil", false}, {"org", false},
+		}},
+		{"*.example.org", []check{
+			{"example.org", false}, {"www.example.org", true}, {"a.b.example.org", true},
+			{"evilexample.org", false},
+		}},
+		{"*", []check{{"anything.example", true}, {"10.1.1.1", true}, {"a..b", false}, {"", false}}},
+		{"10.0.1.23", []check{
+			{"10.0.1.23", true}, {"10.0.1.23:80", true}, {"10.0.1.24", false},
+			{"[::ffff:10.0.1.23]", false}, {"010.0.1.23", false},
+		}},
+		{"[2001:db8::1]", []check{
+			{"[2001:DB8:0::1]", true}, {"[2001:db8::1]:8443", true}, {"[2001:db8::2]", false},
+		}},
+		{"2001:db8::1", []check{{"[2001:db8:0:0::1]", true}}},
+		{"::ffff:10.0.1.23", []check{{"[::ffff:10.0.1.23]", true}, {"10.0.1.23", false}}},
+		{"10.0.0.0/8", []check{
+			{"10.255.0.1", true}, {"10.0.0.0:80", true}, {"11.0.0.1", false},
+			{"[::ffff:10.0.0.1]", false}, {"10.example", false},
+		}},
+		{"fd00::/8", []check{{"[fd12::1]", true}, {"[fe00::1]", false}, {"10.0.0.1", false}}},
+		{"0.0.0.0/0", []check{{"1.2.3.4", true}, {"[::1]", false}, {"example.com", false}}},
+		{"example.com:8443", []check{
+			{"example.com:8443", true}, {"example.com", false}, {"example.com:443", false},
+			{"example.com.:8443", true},
+		}},
+		{"[::1]:8080", []check{{"[::1]:8080", true}, {"[::1]", false}, {"[::1]:8081", false}}},
+		{"10.0.0.1:80", []check{{"10.0.0.1:80", true}, {"10.0.0.1", false}}},
+		{".example.com:8443", []check{{"a.example.com:8443", true}, {"a.example.com", false}}},
+		{"bücher.example", []check{
+			{"xn--bcher-kva.example", true}, {"bücher.example", false}, {"bucher.example", false},
+		}},
+		{"BÜCHER.example", []check{{"xn--bcher-kva.example", true}}},
+		{"@self", []check{{"10.0.1.23", false}}},
+	}
+	for _, tt := range tests {
+		g := mustNew(t, Options{AllowedHosts: []string{tt.entry}})
+		for _, c := range tt.checks {
+			if got := g.Allow(c.host); got != c.ok {
+				t.Errorf("entry %q: Allow(%q) = %v, want %v", tt.entry, c.host, got, c.ok)
+			}
+		}
+	}
+}
+
+func TestBadEntries(t *testing.T) {
+	tests := map[string]string{
+		"http://example.com":  `"example.com"`,
+		"https://u@x.com/a?b": `"x.com"`,
+		"example.com/x":       "path",
+		"*example.com":        "'*'",
+		"**":                  "'*'",
+		"*.*.example.com":     "'*'",
+		"ex*ample.com":        "'*'",
+		"10.0.0.0/33":         "CIDR",
+		"10.0.0.1/8":          `did you mean "10.0.0.0/8"`,
+		"fd00::1/8":           `did you mean "fd00::/8"`,
+		"example .com":        "white space",
+		" example.com":        "white space",
+		"":                    "empty",
+		"@other":              "@self",
+		"a..b":                "empty label",
+		"a_b.com":             "invalid character",
+		"example.com:0":       "port",
+		"example.com:80:80":   "more than one",
+		"[::1":                "unclosed",
+		"fe80::1%eth0":        "zone",
+		"2001:db8:::1":        "not an IPv6",
+		".10.0.0.1":           "wildcard",
+		"*.[::1]":             "wildcard",
+		"10.0.0.0/8:80":       "CIDR",
+		"\xff.example":        "UTF-8",
+		"*.":                  "empty",
+		".":                   "empty",
+		"a.b.c.1":             "numeric",
+	}
+	for entry, want := range tests {
+		_, err := New(Options{AllowedHosts: []string{"ok.example", entry}})
+		var ee *EntryError
+		if !errors.As(err, &ee) {
+			t.Errorf("New(%q) error = %v, want an *EntryError", entry, err)
+			continue
+		}
+		if ee.Entry != entry || !strings.Contains(err.Error(), want) {
+			t.Errorf("New(%q) error = %q, want it to name the entry and mention %q", entry, err, want)
+		}
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	for _, o := range []Options{
+		{TrustedProxies: []string{"10.0.0.0/99"}},
+		{TrustedProxies: []string{"proxy.internal"}},
+		{ExemptPaths: []string{"health"}},
+	} {
+		if _, err := New(o); err == nil {
+			t.Errorf("New(%+v) succeeded, want an error", o)
+		}
+	}
+}
+
+func TestZeroValueRejectsEverything(t *testing.T) {
+	g := mustNew(t, Options{})
+	for _, h := range []string{"", "localhost", "127.0.0.1", "example.com"} {
+		if g.Allow(h) {
+			t.Errorf("zero Options allowed %q", h)
+		}
+	}
+}
+
+func TestEmptyHostOption(t *testing.T) {
+	g := mustNew(t, Options{AllowedHosts: []string{"a.example"}, AllowEmptyHost: true})
+	if !g.Allow("") {
+		t.Error("AllowEmptyHost: empty host rejected")
+	}
+	if g.Allow(":80") || g.Allow(".") {
+		t.Error("AllowEmptyHost must not admit malformed hosts")
+	}
+}
+
+// TestHostile runs the bypasses that hit peer libraries against a list that
+// names allowed.com only.
+func TestHostile(t *testing.T) {
+	g := mustNew(t, Options{AllowedHosts: []string{"allowed.com", ".sub.allowed.com", "10.0.0.0/8"}})
+	for _, h := range []string{
+		"allowed.com@evil.net", "allowed.com:443@evil.net", "evil.net@allowed.com",
+		"evil/.allowed.com", "evil.net/allowed.com", "evil.net#allowed.com", "evil.net?allowed.com",
+		"allowed.com.evil.net", "evilallowed.com", "allowed.co", "allowed.com\r\nX-Injected: 1",
+		"allowed.com\n", "allowed.com\x00", "allowed.com ", " allowed.com", "allowed.com\t",
+		"//evil.net", "\\\\evil.net", "allowed.com\\@evil.net", "a:80:80", "[::1", "allowed.com:80:80",
+		"аllowed.com" /* Cyrillic а */, "allowed.cοm" /* Greek ο */, "ALLOWED.COM\u212A",
+		"allowed.com%2f@evil", "allowed.com..", "..allowed.com", "allowed.com:99999",
+		"10.0.0.1.evil.net", "010.0.0.1", "10.1", "0x0a000001", "0x0a.0.0.1", "[::ffff:10.0.0.1]",
+		"[::ffff:a00:1]", "10.0.0.1%25eth0", "[fe80::1%25eth0]", "*", "*.allowed.com",
+		"evil.sub.allowed.com.evil.net", "sub.allowed.com.", "sub.allowed.com..",
+	} {
+		if d := g.Check(h); d.Allowed() && h != "sub.allowed.com." {
+			t.Errorf("hostile %q accepted (as %q by %q)", h, d.Host, d.Entry)
+		}
+	}
+	if !g.Allow("sub.allowed.com.") {
+		t.Error("a single trailing dot must be accepted")
+	}
+}
+
+func TestCheckNamesEntry(t *testing.T) {
+	g := mustNew(t, Options{AllowedHosts: []string{"a.example", ".b.example", "c.example:8443", "10.0.0.0/8", "@self"}})
+	g.SetSelf([]netip.Addr{netip.MustParseAddr("192.168.1.5")})
+	for host, entry := range map[string]string{
+		"A.example.":       "a.example",
+		"x.y.b.example":    ".b.example",
+		"b.example":        ".b.example",
+		"c.example:8443":   "c.example:8443",
+		"10.2.3.4:80":      "10.0.0.0/8",
+		"192.168.1.5:8000": "@self",
+	} {
+		if d := g.Check(host); d.Entry != entry || !d.Allowed() {
+			t.Errorf("Check(%q) = %+v, want entry %q", host, d, entry)
+		}
+	}
+}
+
+func TestSelf(t *testing.T) {
+	g := mustNew(t, Options{AllowedHosts: []string{"lhy.kr", "@self"}})
+	if !g.HasSelf() {
+		t.Fatal("HasSelf() = false")
+	}
+	if g.Allow("10.0.1.23:80") {
+		t.Fatal("@self must be empty before SetSelf")
+	}
+	g.SetSelf([]netip.Addr{netip.MustParseAddr("10.0.1.23"), netip.MustParseAddr("2001:db8::7"), {}, netip.MustParseAddr("10.0.1.23")})
+	for h, want := range map[string]bool{
+		"10.0.1.23:80": true, "10.0.1.23": true, "[2001:db8::7]:8080": true,
+		"10.0.1.24": false, "[::ffff:10.0.1.23]": false,
+	} {
+		if got := g.Allow(h); got != want {
+			t.Errorf("Allow(%q) = %v, want %v", h, got, want)
+		}
+	}
+	if got := g.Self(); len(got) != 2 || got[0].String() != "10.0.1.23" {
+		t.Errorf("Self() = %v", got)
+	}
+	g.SetSelf(nil)
+	if g.Allow("10.0.1.23") {
+		t.Error("SetSelf(nil) must empty @self")
+	}
+	// Without "@self" in the list, SetSelf has no effect on matching.
+	g2 := mustNew(t, Options{AllowedHosts: []string{"lhy.kr"}})
+	g2.SetSelf([]netip.Addr{netip.MustParseAddr("10.0.1.23")})
+	if g2.Allow("10.0.1.23") {
+		t.Error("SetSelf admitted an address to a list without @self")
+	}
+}
+
+func TestManyEntries(t *testing.T) {
+	var entries []string
+	for i := range 1000 {
+		entries = append(entries, "host"+strconv.Itoa(i)+".example.com", ".d"+strconv.Itoa(i)+".example.net", "10."+strconv.Itoa(i%250)+".0.0/16")
+	}
+	g := mustNew(t, Options{AllowedHosts: entries})
+	for h, want := range map[string]bool{
+		"host999.example.com": true, "host1000.example.com": false, "x.d500.example.net": true,
+		"d500.example.net": true, "10.249.3.3": true, "10.250.0.1": false,
+	} {
+		if got := g.Allow(h); got != want {
+			t.Errorf("Allow(%q) = %v, want %v", h, got, want)
+		}
+	}
+}
+
+func TestAllowDoesNotAllocate(t *testing.T) {
+	g := mustNew(t, Options{AllowedHosts: []string{"example.com", ".example.org", "10.0.0.0/8", "[::1]:8080", "@self"}})
+	g.SetSelf([]netip.Addr{netip.MustParseAddr("192.168.0.1")})
+	for _, h := range []string{"WWW.Example.Org:8443", "evil.example", "10.1.2.3", "[::1]:8080", "192.168.0.1", "a..b"} {
+		if n := testing.AllocsPerRun(100, func() { g.Allow(h) }); n != 0 {
+			t.Errorf("Allow(%q) allocates %v times", h, n)
+		}
+	}
+}
+
+func TestReasonString(t *testing.T) {
+	for r := ReasonNone; r < numReasons; r++ {
+		if r.String() == "" || r.String() == "unknown reason" {
+			t.Errorf("Reason(%d) has no text", r)
+		}
+	}
+	if Reason(200).String() != "unknown reason" {
+		t.Error("out-of-range Reason")
+	}
+}

@@ -1,0 +1,220 @@
+package hostguard
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+const (
+	headerXFH       = "X-Forwarded-Host"
+	headerForwarded = "Forwarded"
+)
+
+// Handler returns middleware that passes requests whose Host is allowed to
+// next and rejects the others. Its shape, func(http.Handler) http.Handler,
+// fits every router that takes net/http middleware.
+//
+// Go's server puts the host of an absolute-form request target
+// ("GET http://evil.example/ HTTP/1.1") into Request.Host, so that host is
+// checked like any other. See [Options.TrustedProxies] for forwarded headers.
+func (g *Guard) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bad, reason := g.checkRequest(r)
+		if reason == ReasonNone {
+			next.ServeHTTP(w, r)
+			return
+		}
+		g.rejectRequest(w, r, bad, reason)
+	})
+}
+
+// checkRequest returns the offending value and the reason when r must be
+// rejected.
+func (g *Guard) checkRequest(r *http.Request) (string, Reason) {
+	if g.exempt == nil || !g.exempt[r.URL.Path] {
+		if _, reason := g.match(r.Host); reason != ReasonNone {
+			return r.Host, reason
+		}
+	}
+	xfh, fwd := r.Header[headerXFH], r.Header[headerForwarded]
+	if len(xfh) == 0 && len(fwd) == 0 {
+		return "", ReasonNone
+	}
+	if !g.trustedPeer(r.RemoteAddr) {
+		// Never hand a forwarded host from an untrusted peer to the
+		// application: it would trust it for redirects and links.
+		delete(r.Header, headerXFH)
+		delete(r.Header, headerForwarded)
+		return "", ReasonNone
+	}
+	for _, v := range xfh {
+		if bad, reason := g.checkList(v, false); reason != ReasonNone {
+			return bad, reason
+		}
+	}
+	for _, v := range fwd {
+		if bad, reason := g.checkList(v, true); reason != ReasonNone {
+			return bad, reason
+		}
+	}
+	return "", ReasonNone
+}
+
+func (g *Guard) trustedPeer(remote string) bool {
+	if len(g.trusted) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, p := range g.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkList checks every host in a comma-separated X-Forwarded-Host value,
+// or every host= parameter of a Forwarded value (RFC 7239). All of them
+// must pass: frameworks disagree on which one they use.
+func (g *Guard) checkList(v string, forwarded bool) (string, Reason) {
+	for v != "" {
+		var elem string
+		elem, v, _ = strings.Cut(v, ",")
+		elem = strings.TrimSpace(elem)
+		if forwarded {
+			var ok bool
+			if elem, ok = forwardedHost(elem); !ok {
+				continue
+			}
+		}
+		if elem == "" {
+			return elem, ReasonForwardedMalformed
+		}
+		if _, reason := g.match(elem); reason != ReasonNone {
+			if reason == ReasonNotAllowed {
+				return elem, ReasonForwardedNotAllowed
+			}
+			return elem, ReasonForwardedMalformed
+		}
+	}
+	return "", ReasonNone
+}
+
+// forwardedHost returns the host= parameter of one Forwarded element, with
+// the quotes of a quoted-string removed.
+func forwardedHost(elem string) (string, bool) {
+	for elem != "" {
+		var pair string
+		pair, elem, _ = strings.Cut(elem, ";")
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || !strings.EqualFold(k, "host") {
+			continue
+		}
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		return v, true
+	}
+	return "", false
+}
+
+// Rejection describes a rejected request to an [Options.RejectHandler].
+type Rejection struct {
+	Host   string // the value that failed, as received; never write it out unescaped
+	Reason Reason
+}
+
+type rejectionKey struct{}
+
+// RejectionFromContext returns the rejection that an [Options.RejectHandler]
+// is serving.
+func RejectionFromContext(ctx context.Context) (Rejection, bool) {
+	rj, ok := ctx.Value(rejectionKey{}).(Rejection)
+	return rj, ok
+}
+
+const rejectBody = "Bad Request: invalid Host header\n"
+
+func defaultReject(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(rejectBody)))
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = io.WriteString(w, rejectBody)
+}
+
+func (g *Guard) rejectRequest(w http.ResponseWriter, r *http.Request, bad string, reason Reason) {
+	g.logRejection(r, bad, reason)
+	if g.reject == nil {
+		defaultReject(w, r)
+		return
+	}
+	ctx := context.WithValue(r.Context(), rejectionKey{}, Rejection{Host: bad, Reason: reason})
+	g.reject.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// healthCheckers are User-Agent markers of load-balancer health checks.
+var healthCheckers = [...]string{"ELB-HealthChecker", "kube-probe", "GoogleHC"}
+
+func (g *Guard) logRejection(r *http.Request, bad string, reason Reason) {
+	if g.limiter == nil {
+		return
+	}
+	if !g.limiter.Allow() {
+		g.suppressed.Add(1)
+		return
+	}
+	ua := r.UserAgent()
+	attrs := []slog.Attr{
+		slog.String("host", strconv.Quote(bad)),
+		slog.String("reason", reason.String()),
+		slog.String("remote", r.RemoteAddr),
+		slog.String("path", strconv.Quote(r.URL.Path)),
+		slog.String("user_agent", strconv.Quote(ua)),
+	}
+	if n := g.suppressed.Swap(0); n > 0 {
+		attrs = append(attrs, slog.Uint64("suppressed", n))
+	}
+	msg := "hostguard: request rejected"
+	if fix := g.healthCheckHint(ua, bad, reason); fix != "" {
+		msg = "hostguard: load-balancer health check rejected"
+		attrs = append(attrs, slog.String("fix", fix))
+	}
+	g.log.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+}
+
+// healthCheckHint explains the classic failure: a load balancer's health
+// check addressed to this instance's private IP.
+func (g *Guard) healthCheckHint(ua, bad string, reason Reason) string {
+	if reason != ReasonNotAllowed {
+		return ""
+	}
+	checker := false
+	for _, m := range healthCheckers {
+		if strings.Contains(ua, m) {
+			checker = true
+			break
+		}
+	}
+	h, pr := parseHost(bad)
+	if !checker || pr != ReasonNone || !h.isIP() {
+		return ""
+	}
+	if a := h.addr; !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() {
+		return ""
+	}
+	if g.list.self {
+		return "the allow list holds @self but not this address; check discovery with 'hostguard discover --verbose'"
+	}
+	return "the load balancer checks this instance by its private address; add @self to the allow list"
+}

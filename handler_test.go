@@ -1,0 +1,342 @@
+package hostguard
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// recorder is a next handler that records what reached it.
+type recorder struct {
+	hits  int
+	hosts []string
+	xfh   []string
+	fwd   []string
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec.hits++
+	rec.hosts = append(rec.hosts, r.Host)
+	rec.xfh = append(rec.xfh, r.Header.Get("X-Forwarded-Host"))
+	rec.fwd = append(rec.fwd, r.Header.Get("Forwarded"))
+	_, _ = io.WriteString(w, "ok")
+}
+
+func newLogger(buf *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, nil))
+}
+
+func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestHandlerAcceptsAndRejects(t *testing.T) {
+	var logs bytes.Buffer
+	g := mustNew(t, Options{AllowedHosts: []string{"lhy.kr"}, Logger: newLogger(&logs)})
+	rec := &recorder{}
+	h := g.Handler(rec)
+
+	if w := serve(h, httptest.NewRequest("GET", "http://lhy.kr/", nil)); w.Code != 200 || rec.hits != 1 {
+		t.Fatalf("allowed host: code %d, hits %d", w.Code, rec.hits)
+	}
+	r := httptest.NewRequest("GET", "/x", nil)
+	r.Host = "<script>evil.example"
+	w := serve(h, r)
+	if w.Code != http.StatusBadRequest || rec.hits != 1 {
+		t.Fatalf("bad host: code %d, hits %d", w.Code, rec.hits)
+	}
+	if body := w.Body.String(); strings.Contains(body, "evil") || strings.Contains(body, "<") {
+		t.Errorf("rejection body reflects the host: %q", body)
+	}
+	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	if !strings.Contains(logs.String(), `reason="invalid character`) || !strings.Contains(logs.String(), `evil.example`) {
+		t.Errorf("log = %s", logs.String())
+	}
+}
+
+func TestHandlerLogEscapesHost(t *testing.T) {
+	var logs bytes.Buffer
+	g := mustNew(t, Options{AllowedHosts: []string{"lhy.kr"}, Logger: newLogger(&logs)})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "evil\r\nlevel=ERROR msg=forged"
+	serve(g.Handler(&recorder{}), r)
+	if n := strings.Count(logs.String(), "\n"); n != 1 {
+		t.Errorf("log injection: %d lines: %s", n, logs.String())
+	}
+}
+
+func TestHandlerRateLimitsLogs(t *testing.T) {
+	var logs bytes.Buffer
+	g := mustNew(t, Options{AllowedHosts: []string{"lhy.kr"}, Logger: newLogger(&logs), LogLimit: 3})
+	h := g.Handler(&recorder{})
+	for range 50 {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = "scanner.example"
+		if w := serve(h, r); w.Code != 400 {
+			t.Fatalf("code %d", w.Code)
+		}
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 3 {
+		t.Errorf("logged %d of 50 rejections with LogLimit 3, want 3", n)
+	}
+	if g.suppressed.Load() != 47 {
+		t.Errorf("suppressed = %d, want 47", g.suppressed.Load())
+	}
+
+	logs.Reset()
+	g = mustNew(t, Options{AllowedHosts: []string{"lhy.kr"}, Logger: newLogger(&logs), LogLimit: -1})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "scanner.example"
+	serve(g.Handler(&recorder{}), r)
+	if logs.Len() != 0 {
+		t.Errorf("LogLimit -1 logged: %s", logs.String())
+	}
+}
+
+func TestHandlerHealthCheckHint(t *testing.T) {
+	for _, tt := range []struct {
+		list   []string
+		ua     string
+		host   string
+		expect string
+	}{
+		{[]string{"lhy.kr"}, "ELB-HealthChecker/2.0", "10.0.1.23:80", "add @self"},
+		{[]string{"lhy.kr"}, "kube-probe/1.31", "[fd00::5]:8080", "add @self"},
+		{[]string{"lhy.kr", "@self"}, "ELB-HealthChecker/2.0", "10.0.1.23", "hostguard discover --verbose"},
+		{[]string{"lhy.kr"}, "curl/8", "10.0.1.23:80", "request rejected"},
+		{[]string{"lhy.kr"}, "ELB-HealthChecker/2.0", "8.8.8.8", "request rejected"},
+	} {
+		var logs bytes.Buffer
+		g := mustNew(t, Options{AllowedHosts: tt.list, Logger: newLogger(&logs)})
+		r := httptest.NewRequest("GET", "/health", nil)
+		r.Host = tt.host
+		r.Header.Set("User-Agent", tt.ua)
+		serve(g.Handler(&recorder{}), r)
+		if !strings.Contains(logs.String(), tt.expect) {
+			t.Errorf("%s from %s: log %q lacks %q", tt.host, tt.ua, logs.String(), tt.expect)
+		}
+	}
+}
+
+func TestHandlerForwardedHeaders(t *testing.T) {
+	g := mustNew(t, Options{
+		AllowedHosts:   []string{"lhy.kr", "10.0.0.0/8"},
+		TrustedProxies: []string{"10.0.0.5", "192.168.0.0/16"},
+		Logger:         slog.New(slog.DiscardHandler),
+	})
+	tests := []struct {
+		name    string
+		remote  string
+		xfh     []string
+		fwd     []string
+		code    int
+		keepXFH bool
+	}{
+		{"untrusted peer: evil XFH stripped", "203.0.113.9:5555", []string{"evil.example"}, nil, 200, false},
+		{"untrusted peer: Forwarded stripped", "203.0.113.9:5555", nil, []string{"host=evil.example"}, 200, false},
+		{"trusted peer: good XFH kept", "10.0.0.5:40000", []string{"lhy.kr"}, nil, 200, true},
+		{"trusted peer: bad XFH", "10.0.0.5:40000", []string{"evil.example"}, nil, 400, false},
+		{"trusted range, IPv4-mapped peer", "[::ffff:192.168.3.3]:1", []string{"evil.example"}, nil, 400, false},
+		{"trusted: last of a list is good, first is not", "10.0.0.5:1", []string{"evil.example, lhy.kr"}, nil, 400, false},
+		{"trusted: CVE-2021-44528 shape", "10.0.0.5:1", []string{"//evil.example"}, nil, 400, false},
+		{"trusted: two header lines", "10.0.0.5:1", []string{"lhy.kr", "evil.example"}, nil, 400, false},
+		{"trusted: empty element", "10.0.0.5:1", []string{"lhy.kr,,"}, nil, 400, false},
+		{"trusted: Forwarded good", "10.0.0.5:1", nil, []string{`for=1.2.3.4;host="lhy.kr:443";proto=https`}, 200, false},
+		{"trusted: Forwarded bad", "10.0.0.5:1", nil, []string{`for=1.2.3.4, for=10.0.0.1;Host=evil.example`}, 400, false},
+		{"trusted: Forwarded without host", "10.0.0.5:1", nil, []string{`for=1.2.3.4;proto=https`}, 200, false},
+		{"trusted: Forwarded malformed", "10.0.0.5:1", nil, []string{`host="lhy.kr@evil"`}, 400, false},
+		{"garbage remote addr is untrusted", "nonsense", []string{"evil.example"}, nil, 200, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Host = "lhy.kr"
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xfh {
+				r.Header.Add("X-Forwarded-Host", v)
+			}
+			for _, v := range tt.fwd {
+				r.Header.Add("Forwarded", v)
+			}
+			w := serve(g.Handler(rec), r)
+			if w.Code != tt.code {
+				t.Fatalf("code %d, want %d", w.Code, tt.code)
+			}
+			if tt.code != 200 {
+				return
+			}
+			if tt.keepXFH != (rec.xfh[0] != "") {
+				t.Errorf("X-Forwarded-Host seen by next = %q", rec.xfh[0])
+			}
+			if strings.Contains(rec.fwd[0], "evil") || strings.Contains(rec.xfh[0], "evil") {
+				t.Errorf("forwarded evil host reached next: %q %q", rec.xfh[0], rec.fwd[0])
+			}
+		})
+	}
+}
+
+func TestHandlerExemptPathsAndEmptyHost(t *testing.T) {
+	g := mustNew(t, Options{AllowedHosts: []string{"lhy.kr"}, ExemptPaths: []string{"/health"}, Logger: slog.New(slog.DiscardHandler)})
+	h := g.Handler(&recorder{})
+	r := httptest.NewRequest("GET", "/health", nil)
+	r.Host = "10.0.1.23"
+	if w := serve(h, r); w.Code != 200 {
+		t.Errorf("exempt path: %d", w.Code)
+	}
+	r = httptest.NewRequest("GET", "/health/x", nil)
+	r.Host = "10.0.1.23"
+	if w := serve(h, r); w.Code != 400 {
+		t.Errorf("path below an exempt path: %d", w.Code)
+	}
+	r = httptest.NewRequest("GET", "/", nil)
+	r.Host = ""
+	if w := serve(h, r); w.Code != 400 {
+		t.Errorf("empty host: %d", w.Code)
+	}
+}
+
+func TestCustomRejectHandler(t *testing.T) {
+	var got Rejection
+	g := mustNew(t, Options{
+		AllowedHosts: []string{"lhy.kr"},
+		Logger:       slog.New(slog.DiscardHandler),
+		RejectHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got, _ = RejectionFromContext(r.Context())
+			w.WriteHeader(http.StatusMisdirectedRequest)
+		}),
+	})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "evil.example"
+	if w := serve(g.Handler(&recorder{}), r); w.Code != http.StatusMisdirectedRequest {
+		t.Errorf("code %d", w.Code)
+	}
+	if got.Host != "evil.example" || got.Reason != ReasonNotAllowed {
+		t.Errorf("rejection = %+v", got)
+	}
+	if _, ok := RejectionFromContext(r.Context()); ok {
+		t.Error("RejectionFromContext on a plain context")
+	}
+}
+
+// TestRawRequests sends requests over a real TCP connection, as an attacker
+// would, to a real net/http server with the middleware.
+func TestRawRequests(t *testing.T) {
+	g := mustNew(t, Options{AllowedHosts: []string{"lhy.kr"}, Logger: slog.New(slog.DiscardHandler)})
+	rec := &recorder{}
+	srv := httptest.NewServer(g.Handler(rec))
+	defer srv.Close()
+	tests := []struct {
+		name string
+		raw  string
+		code int
+	}{
+		{"good", "GET / HTTP/1.1\r\nHost: lhy.kr\r\n\r\n", 200},
+		{"upper case, trailing dot", "GET / HTTP/1.1\r\nHost: LHY.KR.\r\n\r\n", 200},
+		{"absolute-form with another host", "GET http://evil.example/ HTTP/1.1\r\nHost: lhy.kr\r\n\r\n", 400},
+		{"absolute-form with the good host", "GET http://lhy.kr/ HTTP/1.1\r\nHost: evil.example\r\n\r\n", 200},
+		{"double port", "GET / HTTP/1.1\r\nHost: lhy.kr:80:80\r\n\r\n", 400},
+		{"double Host", "GET / HTTP/1.1\r\nHost: lhy.kr\r\nHost: evil.example\r\n\r\n", 400},
+		{"userinfo", "GET / HTTP/1.1\r\nHost: lhy.kr@evil.example\r\n\r\n", 400},
+		{"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n", 400},
+		{"empty Host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", 400},
+		{"suffix attack", "GET / HTTP/1.1\r\nHost: lhy.kr.evil.example\r\n\r\n", 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(conn, tt.raw); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.code {
+				t.Errorf("%q: status %d, want %d", tt.raw, resp.StatusCode, tt.code)
+			}
+		})
+	}
+	for _, h := range rec.hosts {
+		if !g.Allow(h) {
+			t.Errorf("next handler saw disallowed host %q", h)
+		}
+	}
+}
+
+func TestHandlerDoesNotAllocateOnHit(t *testing.T) {
+	g := mustNew(t, Options{AllowedHosts: []string{".example.org"}})
+	h := g.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "www.example.org:8443"
+	w := httptest.NewRecorder()
+	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, r) }); n != 0 {
+		t.Errorf("middleware allocates %v times per accepted request", n)
+	}
+}
+
+func ExampleGuard_Handler() {
+	g, err := New(Options{AllowedHosts: []string{"example.com", ".example.org", "10.0.0.0/8"}})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello") })
+	h := g.Handler(mux) // pass h to http.ListenAndServe
+
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "www.example.org:8443"
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	fmt.Println(w.Code, w.Body.String())
+	// Output: 200 hello
+}
+
+func ExampleGuard_Allow() {
+	g, _ := New(Options{AllowedHosts: []string{"example.com", ".example.org", "10.0.0.0/8"}})
+	for _, h := range []string{"www.example.org:8443", "EXAMPLE.com.", "10.0.1.23:80", "example.com.evil.net", "example.com@evil.net"} {
+		fmt.Println(h, g.Allow(h))
+	}
+	// Output:
+	// www.example.org:8443 true
+	// EXAMPLE.com. true
+	// 10.0.1.23:80 true
+	// example.com.evil.net false
+	// example.com@evil.net false
+}
+
+func ExampleGuard_Check() {
+	g, _ := New(Options{AllowedHosts: []string{".example.org", "lhy.kr:8443"}})
+	for _, h := range []string{"API.Example.Org.", "lhy.kr", "a..b"} {
+		d := g.Check(h)
+		fmt.Printf("%q allowed=%v host=%q entry=%q reason=%q\n", h, d.Allowed(), d.Host, d.Entry, d.Reason)
+	}
+	// Output:
+	// "API.Example.Org." allowed=true host="api.example.org" entry=".example.org" reason="accepted"
+	// "lhy.kr" allowed=false host="lhy.kr" entry="" reason="host not in allow list"
+	// "a..b" allowed=false host="" entry="" reason="empty label (\"a..b\", a leading dot or a lone dot)"
+}
+
+func ExampleNew_badEntry() {
+	_, err := New(Options{AllowedHosts: []string{"https://example.com/"}})
+	fmt.Println(err)
+	// Output: hostguard: invalid allow-list entry "https://example.com/": a URL is not a host; give the host name alone, for example "example.com"
+}

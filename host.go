@@ -1,0 +1,304 @@
+package hostguard
+
+import (
+	"net/netip"
+)
+
+// Limits from RFC 1035 that a well-formed host name respects.
+const (
+	maxNameLen  = 253
+	maxLabelLen = 63
+)
+
+// Reason says why a Host value was rejected. The zero value, [ReasonNone],
+// means the value was accepted.
+type Reason uint8
+
+// The reasons a Host value is rejected. The first group are structural
+// problems of the value itself; the last ones are decisions of the policy.
+const (
+	ReasonNone                Reason = iota // accepted
+	ReasonEmpty                             // no Host header, or an empty one
+	ReasonBadChar                           // a character outside [A-Za-z0-9.-] in a name
+	ReasonEmptyLabel                        // "a..b", a leading dot, or only a dot
+	ReasonLabelTooLong                      // a label over 63 characters
+	ReasonNameTooLong                       // a name over 253 characters
+	ReasonNumericName                       // last label numeric, but not a dotted-quad IPv4 address
+	ReasonBadPort                           // a port that is empty, not decimal or outside 1-65535
+	ReasonSecondPort                        // a second ":" after the port
+	ReasonBadIPv6                           // a bracketed literal that is not an IPv6 address
+	ReasonZone                              // an IPv6 zone id ("%eth0")
+	ReasonUnclosedBracket                   // "[" without "]"
+	ReasonNotAllowed                        // well formed, but not in the allow list
+	ReasonForwardedMalformed                // a trusted proxy's forwarded host is not well formed
+	ReasonForwardedNotAllowed               // a trusted proxy's forwarded host is not in the allow list
+	numReasons
+)
+
+var reasonText = [numReasons]string{
+	ReasonNone:                "accepted",
+	ReasonEmpty:               "empty host",
+	ReasonBadChar:             "invalid character (a name may hold only a-z, 0-9, '.' and '-')",
+	ReasonEmptyLabel:          "empty label (\"a..b\", a leading dot or a lone dot)",
+	ReasonLabelTooLong:        "label longer than 63 characters",
+	ReasonNameTooLong:         "name longer than 253 characters",
+	ReasonNumericName:         "numeric name that is not a dotted-quad IPv4 address",
+	ReasonBadPort:             "port is not a number from 1 to 65535",
+	ReasonSecondPort:          "more than one :port",
+	ReasonBadIPv6:             "bracketed literal is not an IPv6 address",
+	ReasonZone:                "IPv6 zone id is not allowed in a Host",
+	ReasonUnclosedBracket:     "unclosed '['",
+	ReasonNotAllowed:          "host not in allow list",
+	ReasonForwardedMalformed:  "forwarded host from trusted proxy is malformed",
+	ReasonForwardedNotAllowed: "forwarded host from trusted proxy not in allow list",
+}
+
+// String returns a short human-readable description of the reason.
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonText[r]
+	}
+	return "unknown reason"
+}
+
+// Malformed reports whether the reason is a structural problem of the Host
+// value (as opposed to a well-formed host that the policy does not allow).
+func (r Reason) Malformed() bool {
+	return r >= ReasonBadChar && r <= ReasonUnclosedBracket
+}
+
+// Byte classes used by the parser.
+const (
+	clsDigit  = 1 << 0
+	clsLower  = 1 << 1 // a-z
+	clsHex    = 1 << 2 // 0-9 a-f A-F
+	clsDot    = 1 << 3
+	clsHyphen = 1 << 4
+	clsUpper  = 1 << 5 // A-Z
+	clsColon  = 1 << 6
+
+	clsName = clsDigit | clsLower | clsUpper | clsDot | clsHyphen
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = clsDigit | clsHex
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = clsLower
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = clsUpper
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] |= clsHex
+		t[c-'a'+'A'] |= clsHex
+	}
+	t['.'] = clsDot
+	t['-'] = clsHyphen
+	t[':'] = clsColon
+	return t
+}()
+
+// host is a parsed, well-formed Host value. It refers to the parsed string,
+// so parsing allocates nothing.
+type host struct {
+	name  string     // the name without one trailing dot; empty for IP literals
+	upper bool       // name holds upper-case letters
+	addr  netip.Addr // the address when the host is an IP literal
+	port  uint16     // 0 when the value carries no port
+}
+
+// isIP reports whether the host is an IP literal.
+func (h *host) isIP() bool { return h.addr.IsValid() }
+
+// parseHost checks s against the Host grammar and splits it. It never
+// allocates. The grammar is Django's
+//
+//	^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$
+//
+// applied after lower-casing, with one trailing dot dropped from names, plus
+// the structural rules documented on [Reason]. Everything is checked in one
+// pass over the name.
+func parseHost(s string) (h host, r Reason) {
+	if s == "" {
+		return h, ReasonEmpty
+	}
+	var rest string
+	if s[0] == '[' {
+		end := -1
+		for i := 1; i < len(s); i++ {
+			c := s[i]
+			if c == ']' {
+				end = i
+				break
+			}
+			if byteClass[c]&(clsHex|clsDot|clsColon) == 0 {
+				if c == '%' {
+					return h, ReasonZone
+				}
+				return h, ReasonBadIPv6
+			}
+		}
+		if end < 0 {
+			return h, ReasonUnclosedBracket
+		}
+		lit := s[1:end]
+		// Django requires a colon inside the brackets; ParseAddr then
+		// decides whether it is a real IPv6 address.
+		a, err := netip.ParseAddr(lit)
+		if err != nil || !a.Is6() || !hasColon(lit) {
+			return h, ReasonBadIPv6
+		}
+		h.addr = a
+		rest = s[end+1:]
+	} else {
+		start := 0             // index where the label being read starts
+		acc := uint8(clsDigit) // AND of the classes in that label
+		or := uint8(0)         // OR of all classes
+		i := 0
+		for ; i < len(s); i++ {
+			c := s[i]
+			cls := byteClass[c]
+			if cls&clsName == 0 {
+				break
+			}
+			or |= cls
+			if c == '.' {
+				if i == start {
+					return h, ReasonEmptyLabel // leading dot or ".."
+				}
+				if i-start > maxLabelLen {
+					return h, ReasonLabelTooLong
+				}
+				start, acc = i+1, clsDigit
+				continue
+			}
+			acc &= cls
+		}
+		rest = s[i:]
+		if rest != "" && rest[0] != ':' {
+			return h, ReasonBadChar
+		}
+		if i-start > maxLabelLen {
+			return h, ReasonLabelTooLong
+		}
+		n := i // length of the name without one trailing dot
+		last := s[start:i]
+		digits := acc != 0
+		if i == start {
+			if i == 0 {
+				if rest == "" {
+					return h, ReasonEmpty
+				}
+				return h, ReasonEmptyLabel // ":80"
+			}
+			// A trailing dot: the last label is the one before it.
+			n--
+			last = s[lastIndexDot(s[:n])+1 : n]
+			digits = isNumber(last)
+		} else if !digits {
+			digits = len(last) >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X') && isNumber(last)
+		}
+		if n > maxNameLen {
+			return h, ReasonNameTooLong
+		}
+		if digits {
+			// Browsers read a name whose last label is a number as an IPv4
+			// address ("010.1" is 8.0.0.1), so only a dotted quad passes,
+			// as an address.
+			a, err := netip.ParseAddr(s[:n])
+			if err != nil || !a.Is4() {
+				return h, ReasonNumericName
+			}
+			h.addr = a
+		} else {
+			h.name, h.upper = s[:n], or&clsUpper != 0
+		}
+	}
+	if rest == "" {
+		return h, ReasonNone
+	}
+	if rest[0] != ':' {
+		return h, ReasonBadChar // "[::1]x"
+	}
+	p, r := parsePort(rest[1:])
+	if r != ReasonNone {
+		return h, r
+	}
+	h.port = p
+	return h, ReasonNone
+}
+
+func lastIndexDot(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '.' {
+			return i
+		}
+	}
+	return -1
+}
+
+func hasColon(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+func isNumber(label string) bool {
+	if len(label) >= 2 && label[0] == '0' && (label[1] == 'x' || label[1] == 'X') {
+		for i := 2; i < len(label); i++ {
+			if byteClass[label[i]]&clsHex == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < len(label); i++ {
+		if byteClass[label[i]]&clsDigit == 0 {
+			return false
+		}
+	}
+	return len(label) > 0
+}
+
+// parsePort parses the decimal digits after the colon.
+func parsePort(s string) (uint16, Reason) {
+	if s == "" {
+		return 0, ReasonBadPort
+	}
+	v := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ':' {
+			return 0, ReasonSecondPort
+		}
+		if c < '0' || c > '9' {
+			return 0, ReasonBadPort
+		}
+		v = v*10 + int(c-'0')
+		if v > 65535 {
+			return 0, ReasonBadPort
+		}
+	}
+	if v == 0 {
+		return 0, ReasonBadPort
+	}
+	return uint16(v), ReasonNone
+}
+
+// lowerASCII writes the lower-case form of the ASCII name s into buf.
+func lowerASCII(buf *[maxNameLen]byte, s string) []byte {
+	b := buf[:len(s)]
+	for i := range b {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return b
+}

@@ -1,0 +1,345 @@
+package hostguard
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// SelfEntry is the allow-list entry that stands for the addresses under which
+// this instance is reached by its load balancer. See [Guard.SetSelf].
+const SelfEntry = "@self"
+
+// portRule holds the entries that allow one key (a name, a domain or an IP
+// prefix): on any port, or on listed ports only.
+type portRule struct {
+	anyPort string      // the entry that allows every port, "" if none
+	ports   []portEntry // entries that allow one port each
+}
+
+type portEntry struct {
+	port  uint16
+	entry string
+}
+
+// match returns the entry that allows port (0: the Host had no port).
+func (r *portRule) match(port uint16) (string, bool) {
+	if r.anyPort != "" {
+		return r.anyPort, true
+	}
+	if port == 0 {
+		return "", false
+	}
+	for i := range r.ports {
+		if r.ports[i].port == port {
+			return r.ports[i].entry, true
+		}
+	}
+	return "", false
+}
+
+func (r *portRule) add(port uint16, entry string) {
+	if port == 0 {
+		if r.anyPort == "" {
+			r.anyPort = entry
+		}
+		return
+	}
+	for _, p := range r.ports {
+		if p.port == port {
+			return
+		}
+	}
+	r.ports = append(r.ports, portEntry{port, entry})
+}
+
+// list is a compiled allow list. It is immutable after compile, so any
+// number of goroutines may match against it.
+type list struct {
+	any     string              // the "*" entry, "" if absent
+	self    bool                // "@self" present
+	names   map[string]portRule // exact names; also the apex of ".x" entries
+	domains map[string]portRule // "x" for ".x" and "*.x": proper subdomains of x
+	// domainLabels has bit n set when some key of domains has n labels, so
+	// a host only looks up the parent domains that could be in the map.
+	domainLabels [2]uint64
+	ips          map[netip.Prefix]portRule // addresses (/32, /128) and CIDR ranges
+	bits4, bits6 []int                     // distinct prefix lengths in ips, longest first
+	entries      []string                  // entries as given, in order
+}
+
+// EntryError is returned by [New] for an allow-list entry that is not valid.
+type EntryError struct {
+	Entry  string // the entry as given
+	Reason string // what is wrong with it, and how to fix it
+}
+
+func (e *EntryError) Error() string {
+	return fmt.Sprintf("hostguard: invalid allow-list entry %q: %s", e.Entry, e.Reason)
+}
+
+func compile(entries []string) (*list, error) {
+	l := &list{
+		names:   map[string]portRule{},
+		domains: map[string]portRule{},
+		ips:     map[netip.Prefix]portRule{},
+	}
+	for _, e := range entries {
+		if err := l.add(e); err != nil {
+			return nil, err
+		}
+	}
+	for p := range l.ips {
+		if p.Addr().Is4() {
+			l.bits4 = appendUnique(l.bits4, p.Bits())
+		} else {
+			l.bits6 = appendUnique(l.bits6, p.Bits())
+		}
+	}
+	slices.SortFunc(l.bits4, func(a, b int) int { return b - a })
+	slices.SortFunc(l.bits6, func(a, b int) int { return b - a })
+	return l, nil
+}
+
+func appendUnique(s []int, v int) []int {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+// addRule adds an entry for key to m. The maps hold rules by value so that a
+// lookup touches no other memory.
+func addRule[K comparable](m map[K]portRule, key K, port uint16, entry string) {
+	r := m[key]
+	r.add(port, entry)
+	m[key] = r
+}
+
+func (l *list) add(entry string) error {
+	bad := func(format string, args ...any) error {
+		return &EntryError{Entry: entry, Reason: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case entry == "":
+		return bad("empty entry; remove it")
+	case strings.ContainsAny(entry, " \t\r\n\v\f"):
+		return bad("contains white space; give one host per entry, without spaces")
+	case entry == SelfEntry:
+		l.self = true
+		l.entries = append(l.entries, entry)
+		return nil
+	case strings.HasPrefix(entry, "@"):
+		return bad("unknown special entry; the only one is %q", SelfEntry)
+	case entry == "*":
+		l.any = entry
+		l.entries = append(l.entries, entry)
+		return nil
+	case strings.Contains(entry, "://"):
+		return bad("a URL is not a host; give the host name alone, for example %q", hostOfURL(entry))
+	case strings.Contains(entry, "/"):
+		return l.addPrefix(entry, bad)
+	}
+
+	kind := entry // what remains after the wildcard prefix
+	star, dot := false, false
+	switch {
+	case strings.HasPrefix(entry, "*."):
+		star, kind = true, entry[2:]
+	case strings.HasPrefix(entry, "."):
+		dot, kind = true, entry[1:]
+	}
+	if strings.Contains(kind, "*") {
+		return bad("'*' is allowed only alone (every host) or as a leading \"*.\" (every subdomain), as in \"*.example.com\"")
+	}
+	// An IPv6 address without brackets ("2001:db8::1").
+	if strings.Count(kind, ":") >= 2 && strings.Trim(kind, "0123456789abcdefABCDEF:.%") == "" ||
+		strings.Contains(kind, "%") && !strings.HasPrefix(kind, "[") {
+		a, err := netip.ParseAddr(kind)
+		if err != nil {
+			return bad("not an IPv6 address (%v); write an IPv6 address with a port as \"[2001:db8::1]:8080\"", err)
+		}
+		if a.Zone() != "" {
+			return bad("an IPv6 zone id can never appear in a Host; remove %q", "%"+a.Zone())
+		}
+		if star || dot {
+			return bad("a wildcard applies to names, not to IP addresses; use a CIDR range such as \"2001:db8::/32\"")
+		}
+		l.addIP(netip.PrefixFrom(a, a.BitLen()), 0, entry)
+		return nil
+	}
+	ascii, err := toASCII(kind)
+	if err != nil {
+		return bad("%v", err)
+	}
+	h, r := parseHost(ascii)
+	if r != ReasonNone {
+		return bad("%s", r)
+	}
+	if h.isIP() {
+		if star || dot {
+			return bad("a wildcard applies to names, not to IP addresses; use a CIDR range such as \"10.0.0.0/8\"")
+		}
+		l.addIP(netip.PrefixFrom(h.addr, h.addr.BitLen()), h.port, entry)
+		return nil
+	}
+	name := strings.ToLower(h.name)
+	switch {
+	case star:
+		addRule(l.domains, name, h.port, entry)
+		l.setLabels(name)
+	case dot:
+		addRule(l.names, name, h.port, entry)
+		addRule(l.domains, name, h.port, entry)
+		l.setLabels(name)
+	default:
+		addRule(l.names, name, h.port, entry)
+	}
+	l.entries = append(l.entries, entry)
+	return nil
+}
+
+func (l *list) addPrefix(entry string, bad func(string, ...any) error) error {
+	addr, _, _ := strings.Cut(entry, "/")
+	if _, err := netip.ParseAddr(addr); err != nil {
+		return bad("contains '/': a path is not part of a host; give the host name alone")
+	}
+	p, err := netip.ParsePrefix(entry)
+	if err != nil {
+		return bad("not a CIDR range (%v); write it as \"10.0.0.0/8\" or \"fd00::/8\"", err)
+	}
+	if p.Addr().Zone() != "" {
+		return bad("a CIDR range cannot carry an IPv6 zone id")
+	}
+	if m := p.Masked(); m != p {
+		return bad("host bits are set; did you mean %q?", m.String())
+	}
+	l.addIP(p, 0, entry)
+	return nil
+}
+
+func (l *list) addIP(p netip.Prefix, port uint16, entry string) {
+	addRule(l.ips, p, port, entry)
+	l.entries = append(l.entries, entry)
+}
+
+func (l *list) setLabels(name string) {
+	n := labelCount(name)
+	if n > 127 {
+		n = 127
+	}
+	l.domainLabels[n/64] |= 1 << (n % 64)
+}
+
+func labelCount(name string) int {
+	return strings.Count(name, ".") + 1
+}
+
+// toASCII converts an internationalised name to its punycode form. The port,
+// if any, is kept as it is.
+func toASCII(s string) (string, error) {
+	if isASCII(s) {
+		return s, nil
+	}
+	name, port := s, ""
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		name, port = s[:i], s[i:]
+	}
+	if !utf8.ValidString(name) {
+		return "", fmt.Errorf("not valid UTF-8")
+	}
+	a, err := idna.Lookup.ToASCII(strings.TrimSuffix(name, "."))
+	if err != nil {
+		return "", fmt.Errorf("not a valid internationalised domain name: %v", err)
+	}
+	return a + port, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// hostOfURL returns the host part of a URL-looking entry, for error hints.
+func hostOfURL(s string) string {
+	s = s[strings.Index(s, "://")+3:]
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// match matches a parsed host against the list. It returns the entry that
+// allowed it, or "" and false. It does not consult @self.
+func (l *list) match(h *host) (string, bool) {
+	if l.any != "" {
+		return l.any, true
+	}
+	if h.isIP() {
+		bits := l.bits4
+		if h.addr.Is6() {
+			bits = l.bits6
+		}
+		for _, b := range bits {
+			p, _ := h.addr.Prefix(b)
+			if r, ok := l.ips[p]; ok {
+				if e, ok := r.match(h.port); ok {
+					return e, true
+				}
+			}
+		}
+		return "", false
+	}
+	if !h.upper {
+		return matchName(l, h.name, h.port)
+	}
+	var buf [maxNameLen]byte
+	return matchName(l, lowerASCII(&buf, h.name), h.port)
+}
+
+// matchName matches a lower-case name, given as a string or as bytes so that
+// neither form is copied: the map lookups m[string(name)] do not allocate.
+func matchName[T string | []byte](l *list, name T, port uint16) (string, bool) {
+	if len(l.names) > 0 {
+		if r, ok := l.names[string(name)]; ok {
+			if e, ok := r.match(port); ok {
+				return e, true
+			}
+		}
+	}
+	if len(l.domains) == 0 {
+		return "", false
+	}
+	// Walk the proper parent domains, from the top-level one down. labels
+	// counts the labels of the suffix after the dot at i.
+	labels := 1
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] != '.' {
+			continue
+		}
+		n := labels
+		if n > 127 {
+			n = 127
+		}
+		if l.domainLabels[n/64]&(1<<(n%64)) != 0 {
+			if r, ok := l.domains[string(name[i+1:])]; ok {
+				if e, ok := r.match(port); ok {
+					return e, true
+				}
+			}
+		}
+		labels++
+	}
+	return "", false
+}
