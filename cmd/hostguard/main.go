@@ -4,6 +4,9 @@
 // Usage:
 //
 //	hostguard match --allow LIST [--allow LIST ...] < hosts.txt
+//	hostguard discover [--platform P] [--format lines|csv|json] [--verbose]
+//	hostguard exec --allow LIST --env NAME -- COMMAND [ARGS...]
+//	hostguard version
 //
 // Run "hostguard help" for every subcommand and flag.
 package main
@@ -12,6 +15,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
+
+	"github.com/hostguard/hostguard/discover"
 )
 
 // Exit codes shared by the subcommands.
@@ -33,16 +39,25 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	environ        func() []string
+	execve         func(path string, argv, environ []string) error
+	interfaces     func() ([]discover.Interface, error) // nil: the real ones
 }
 
 func commands() []command {
 	return []command{
 		{"match", "test an allow list against Host values read from standard input", runMatch},
+		{"discover", "print the addresses @self stands for on this machine", runDiscover},
+		{"exec", "run a command with the allow list, @self expanded, in an environment variable", runExec},
+		{"version", "print the version", runVersion},
 	}
 }
 
 func main() {
-	os.Exit(run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:]))
+	os.Exit(run(&env{
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		getenv: os.Getenv, environ: os.Environ, execve: syscall.Exec,
+	}, os.Args[1:]))
 }
 
 func run(e *env, args []string) int {

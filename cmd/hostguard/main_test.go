@@ -2,17 +2,43 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/hostguard/hostguard/discover"
 )
 
 // runCLI runs the command in-process with the given standard input.
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	e := testEnv(stdin, &out, &errb, nil)
 	code = run(e, args)
 	return code, out.String(), errb.String()
+}
+
+// testEnv is an environment with the given variables, no network
+// interfaces, and an execve that fails the test unless a test replaces it.
+func testEnv(stdin string, out, errb *bytes.Buffer, vars map[string]string) *env {
+	return &env{
+		stdin: strings.NewReader(stdin), stdout: out, stderr: errb,
+		getenv:     func(k string) string { return vars[k] },
+		environ:    func() []string { return []string{"PATH=" + os.Getenv("PATH"), "KEEP=1"} },
+		execve:     func(string, []string, []string) error { return errors.New("execve not expected in this test") },
+		interfaces: func() ([]discover.Interface, error) { return nil, nil },
+	}
+}
+
+func TestMain(m *testing.M) {
+	// The test binary doubles as hostguard for tests that need a real
+	// process (exec replaces the process).
+	if os.Getenv("HOSTGUARD_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
 }
 
 func TestUsage(t *testing.T) {
@@ -69,5 +95,15 @@ func TestMatchUsageErrors(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "", "match", "-h"); code != exitOK {
 		t.Errorf("match -h: code %d", code)
+	}
+}
+
+func TestMatchSelf(t *testing.T) {
+	code, stdout, _ := runCLI(t, "10.0.1.23:80\n10.0.1.24\n", "match", "--allow", "lhy.kr,@self", "--self", "10.0.1.23", "--explain")
+	if code != exitFail || stdout != "accept\t10.0.1.23:80\t@self\nreject\thost not in allow list\n" {
+		t.Errorf("code %d stdout %q", code, stdout)
+	}
+	if code, _, stderr := runCLI(t, "", "match", "--allow", "@self", "--self", "nope"); code != exitUsage || !strings.Contains(stderr, `"nope"`) {
+		t.Errorf("bad --self: %d %q", code, stderr)
 	}
 }

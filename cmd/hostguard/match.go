@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 
 	"github.com/hostguard/hostguard"
@@ -15,6 +16,8 @@ func runMatch(e *env, args []string) int {
 	fs.Var(&allow, "allow", "allow-list entries, comma separated; repeatable (required)")
 	allowEmpty := fs.Bool("allow-empty", false, "accept an empty Host (an empty input line)")
 	explain := fs.Bool("explain", false, "add a third column: the entry that accepted the host")
+	var self listFlag
+	fs.Var(&self, "self", "addresses @self stands for, comma separated; repeatable (match never runs discovery)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -35,6 +38,16 @@ func runMatch(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "hostguard match: %v\n", err)
 		return exitUsage
 	}
+	var addrs []netip.Addr
+	for _, s := range self {
+		a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+		if err != nil {
+			fmt.Fprintf(e.stderr, "hostguard match: --self %q is not an IP address\n", s)
+			return exitUsage
+		}
+		addrs = append(addrs, a)
+	}
+	g.SetSelf(addrs)
 	out := bufio.NewWriter(e.stdout)
 	defer out.Flush()
 	in := bufio.NewScanner(e.stdin)

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/hostguard/hostguard/internal/aemm"
+)
+
+func TestDiscoverCommand(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "", "discover", "--platform", "none", "--self", "10.0.1.23,2001:db8::1", "--verbose")
+	if code != exitOK || stdout != "10.0.1.23\n2001:db8::1\n" || !strings.Contains(stderr, "address 10.0.1.23 from static") {
+		t.Errorf("lines: %d %q %q", code, stdout, stderr)
+	}
+	code, stdout, _ = runCLI(t, "", "discover", "--platform", "none", "--self", "10.0.1.23", "--format", "csv")
+	if code != exitOK || stdout != "address,sources\n10.0.1.23,static\n" {
+		t.Errorf("csv: %d %q", code, stdout)
+	}
+	code, stdout, _ = runCLI(t, "", "discover", "--platform", "none", "--self", "10.0.1.23", "--format", "json")
+	var out struct {
+		Platform  string
+		Addresses []struct {
+			Address string
+			Sources []string
+		}
+		Errors []string
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil || code != exitOK || out.Platform != "none" || out.Addresses[0].Address != "10.0.1.23" || len(out.Errors) != 0 {
+		t.Errorf("json: %d %q %v", code, stdout, err)
+	}
+	if code, _, stderr := runCLI(t, "", "discover", "--platform", "none"); code != exitFail || !strings.Contains(stderr, "no address found") {
+		t.Errorf("nothing found: %d %q", code, stderr)
+	}
+}
+
+func TestDiscoverUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"discover", "--platform", "aws"}, `"aws"`},
+		{[]string{"discover", "--timeout", "soon"}, `"soon"`},
+		{[]string{"discover", "--timeout", "-1s"}, `"-1s"`},
+		{[]string{"discover", "--self", "10.0.0.300"}, `"10.0.0.300"`},
+		{[]string{"discover", "--format", "xml"}, `"xml"`},
+		{[]string{"discover", "extra"}, `"extra"`},
+	} {
+		if code, _, stderr := runCLI(t, "", tt.args...); code != exitUsage || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: %d %q", tt.args, code, stderr)
+		}
+	}
+	var out, errb bytes.Buffer
+	e := testEnv("", &out, &errb, map[string]string{"HOSTGUARD_PLATFORM": "azur"})
+	if code := run(e, []string{"discover"}); code != exitUsage || !strings.Contains(errb.String(), "HOSTGUARD_PLATFORM") {
+		t.Errorf("bad env: %d %q", code, errb.String())
+	}
+}
+
+func TestDiscoverAgainstMock(t *testing.T) {
+	m := aemm.Start(t, aemm.Config{LocalIPv4: "127.0.0.11", V2Only: true})
+	var out, errb bytes.Buffer
+	e := testEnv("", &out, &errb, map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": m.URL, "HOSTGUARD_PLATFORM": "ec2"})
+	if code := run(e, []string{"discover"}); code != exitOK || !strings.Contains(out.String(), "127.0.0.11\n") {
+		t.Errorf("%d %q %q", code, out.String(), errb.String())
+	}
+}

@@ -1,0 +1,126 @@
+// Package aemm starts the real amazon-ec2-metadata-mock on loopback for
+// tests. It never lets the mock bind anything but the loopback address.
+package aemm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Install is the command that installs the mock, for messages.
+const Install = "go install github.com/aws/amazon-ec2-metadata-mock/cmd/ec2-metadata-mock@v1.13.0"
+
+// RequireEnv, when set to 1, makes a missing mock a test failure instead
+// of a skip. CI sets it.
+const RequireEnv = "HOSTGUARD_REQUIRE_MOCK"
+
+// Binary finds the ec2-metadata-mock executable on PATH or in GOPATH/bin.
+func Binary() (string, error) {
+	if p, err := exec.LookPath("ec2-metadata-mock"); err == nil {
+		return p, nil
+	}
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+			gopath = strings.TrimSpace(string(out))
+		}
+	}
+	for _, dir := range filepath.SplitList(gopath) {
+		p := filepath.Join(dir, "bin", "ec2-metadata-mock")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("ec2-metadata-mock not found; install it with: " + Install)
+}
+
+// Mock is a running metadata mock.
+type Mock struct {
+	URL string // http://127.0.0.1:PORT
+}
+
+// Config is what the mock answers.
+type Config struct {
+	LocalIPv4 string // local-ipv4 and the interface's local-ipv4s
+	IPv6      string // the interface's ipv6s
+	V2Only    bool   // -I: require IMDSv2 tokens
+}
+
+// Start runs the mock on a free loopback port until the test ends. It skips
+// the test when the mock is not installed, unless RequireEnv is 1.
+func Start(t testing.TB, c Config) *Mock {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]string{"local-ipv4": c.LocalIPv4, "mac-local-ipv4s": c.LocalIPv4}
+	if c.IPv6 != "" {
+		values["mac-ipv6-associations"] = c.IPv6
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "aemm.json")
+	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"values": values}})
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-n", "127.0.0.1", "-p", fmt.Sprint(port), "-c", cfg}
+	if c.V2Only {
+		args = append(args, "-I")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir) // no stray $HOME/aemm-config.json
+	log, _ := os.Create(filepath.Join(dir, "aemm.log"))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		log.Close()
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(filepath.Join(dir, "aemm.log"))
+			t.Fatalf("ec2-metadata-mock did not listen on %s: %s", addr, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &Mock{URL: "http://" + addr}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
