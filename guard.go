@@ -72,7 +72,7 @@ type Guard struct {
 	allowEmpty bool
 	trusted    []netip.Prefix
 	exempt     map[string]bool
-	reject     http.Handler // nil: defaultReject
+	reject     http.Handler // nil: Reject
 	log        *slog.Logger
 	limiter    *rate.Limiter // nil: log nothing
 	suppressed atomic.Uint64

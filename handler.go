@@ -144,7 +144,10 @@ func RejectionFromContext(ctx context.Context) (Rejection, bool) {
 
 const rejectBody = "Bad Request: invalid Host header\n"
 
-func defaultReject(w http.ResponseWriter, _ *http.Request) {
+// Reject writes the default rejection: 400 with a short plain-text body that
+// never repeats the rejected value. An [Options.RejectHandler] that only
+// counts or logs can end with it.
+func Reject(w http.ResponseWriter, _ *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -156,7 +159,7 @@ func defaultReject(w http.ResponseWriter, _ *http.Request) {
 func (g *Guard) rejectRequest(w http.ResponseWriter, r *http.Request, bad string, reason Reason) {
 	g.logRejection(r, bad, reason)
 	if g.reject == nil {
-		defaultReject(w, r)
+		Reject(w, r)
 		return
 	}
 	ctx := context.WithValue(r.Context(), rejectionKey{}, Rejection{Host: bad, Reason: reason})
@@ -176,11 +179,11 @@ func (g *Guard) logRejection(r *http.Request, bad string, reason Reason) {
 	}
 	ua := r.UserAgent()
 	attrs := []slog.Attr{
-		slog.String("host", strconv.Quote(bad)),
+		slog.String("host", escape(bad)),
 		slog.String("reason", reason.String()),
 		slog.String("remote", r.RemoteAddr),
-		slog.String("path", strconv.Quote(r.URL.Path)),
-		slog.String("user_agent", strconv.Quote(ua)),
+		slog.String("path", escape(r.URL.Path)),
+		slog.String("user_agent", escape(ua)),
 	}
 	if n := g.suppressed.Swap(0); n > 0 {
 		attrs = append(attrs, slog.Uint64("suppressed", n))
@@ -217,4 +220,11 @@ func (g *Guard) healthCheckHint(ua, bad string, reason Reason) string {
 		return "the allow list holds @self but not this address; check discovery with 'hostguard discover --verbose'"
 	}
 	return "the load balancer checks this instance by its private address; add @self to the allow list"
+}
+
+// escape writes control and non-ASCII characters as Go escapes (\r, \n,
+// \u00e4), so no handler can be made to print a forged log line.
+func escape(s string) string {
+	q := strconv.QuoteToASCII(s)
+	return q[1 : len(q)-1]
 }

@@ -6,6 +6,7 @@
 //	hostguard match --allow LIST [--allow LIST ...] < hosts.txt
 //	hostguard discover [--platform P] [--format lines|csv|json] [--verbose]
 //	hostguard exec --allow LIST --env NAME -- COMMAND [ARGS...]
+//	hostguard proxy --allow LIST [--listen ADDR] [--upstream URL]
 //	hostguard version
 //
 // Run "hostguard help" for every subcommand and flag.
@@ -49,6 +50,7 @@ func commands() []command {
 		{"match", "test an allow list against Host values read from standard input", runMatch},
 		{"discover", "print the addresses @self stands for on this machine", runDiscover},
 		{"exec", "run a command with the allow list, @self expanded, in an environment variable", runExec},
+		{"proxy", "serve a reverse proxy that puts the allow list in front of an application", runProxy},
 		{"version", "print the version", runVersion},
 	}
 }

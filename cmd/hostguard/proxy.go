@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hostguard/hostguard"
+	"github.com/hostguard/hostguard/discover"
+	"github.com/hostguard/hostguard/proxy"
+)
+
+const proxyArgs = "--allow LIST [--listen ADDR] [--upstream URL] [--canonical-host H] [--trusted-proxy CIDR] [--metrics ADDR] [discovery flags]"
+
+func runProxy(e *env, args []string) int {
+	fs := newFlagSet(e, "proxy", proxyArgs)
+	ef := &envFlags{fs: fs, e: e}
+	allow := ef.list("allow", "HOSTGUARD_ALLOW", "allow list entries, such as lhy.kr,@self (required)")
+	listen := ef.str("listen", "HOSTGUARD_LISTEN", ":8080", "address to serve on")
+	upstream := ef.str("upstream", "HOSTGUARD_UPSTREAM", "", "the application, such as http://127.0.0.1:8000; empty serves a built-in echo backend")
+	canonical := ef.str("canonical-host", "HOSTGUARD_CANONICAL_HOST", "", "Host sent upstream in place of an IP literal (default: the first plain name of the list)")
+	trusted := ef.list("trusted-proxy", "HOSTGUARD_TRUSTED_PROXY", "addresses or CIDR ranges of proxies in front whose X-Forwarded-* headers are kept")
+	allowEmpty := ef.boolean("allow-empty-host", "HOSTGUARD_ALLOW_EMPTY_HOST", "accept requests without a Host (HTTP/1.0, some Classic ELB checks)")
+	metricsAddr := ef.str("metrics", "HOSTGUARD_METRICS", "", "serve Prometheus metrics at /metrics on this separate address, such as 127.0.0.1:9090")
+	grace := ef.duration("grace", "HOSTGUARD_GRACE", proxy.DefaultGrace, "on SIGTERM, how long requests in flight may finish")
+	readHeader := ef.duration("read-header-timeout", "HOSTGUARD_READ_HEADER_TIMEOUT", proxy.DefaultReadHeaderTimeout, "limit for reading a request's headers")
+	idle := ef.duration("idle-timeout", "HOSTGUARD_IDLE_TIMEOUT", proxy.DefaultIdleTimeout, "close client keep-alive connections idle this long")
+	write := ef.duration("write-timeout", "HOSTGUARD_WRITE_TIMEOUT", proxy.DefaultWriteTimeout, "limit for each write to a client (streams may run longer)")
+	maxHeader := ef.integer("max-header-bytes", "HOSTGUARD_MAX_HEADER_BYTES", proxy.DefaultMaxHeaderBytes, "largest request header block; larger gets 431")
+	dialTimeout := ef.duration("upstream-dial-timeout", "HOSTGUARD_UPSTREAM_DIAL_TIMEOUT", proxy.DefaultDialTimeout, "limit for connecting to the upstream")
+	respTimeout := ef.duration("upstream-timeout", "HOSTGUARD_UPSTREAM_TIMEOUT", proxy.DefaultResponseTimeout, "limit for the upstream's response headers (504 past it)")
+	allowMissing := ef.boolean("allow-missing", "HOSTGUARD_ALLOW_MISSING", "start with the listed names only when discovery of @self fails, and keep retrying")
+	refresh := ef.duration("refresh", "HOSTGUARD_REFRESH", 0, "rediscover @self this often (0: only at start and on SIGHUP)")
+	logFormat := ef.str("log-format", "HOSTGUARD_LOG_FORMAT", "text", "text or json")
+	check := fs.Bool("check", false, "validate the flags and the list and exit without discovering or serving")
+	df := addDiscoveryFlags(fs, e)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(e.stderr, "hostguard proxy: "+format+"\n", a...)
+		return code
+	}
+	if err := errors.Join(ef.errs...); err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	if fs.NArg() > 0 {
+		return fail(exitUsage, "unexpected argument %q", fs.Arg(0))
+	}
+	if len(*allow) == 0 {
+		return fail(exitUsage, "no allow list; pass --allow, for example --allow example.com,@self")
+	}
+	var log *slog.Logger
+	switch *logFormat {
+	case "text":
+		log = slog.New(slog.NewTextHandler(e.stderr, nil))
+	case "json":
+		log = slog.New(slog.NewJSONHandler(e.stderr, nil))
+	default:
+		return fail(exitUsage, "--log-format %q: use text or json", *logFormat)
+	}
+	var up *url.URL
+	if *upstream != "" {
+		u, err := url.Parse(*upstream)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fail(exitUsage, "--upstream %q is not a URL such as http://127.0.0.1:8000", *upstream)
+		}
+		up = u
+	}
+	var metrics *proxy.Metrics
+	gopts := hostguard.Options{AllowedHosts: *allow, AllowEmptyHost: *allowEmpty, TrustedProxies: *trusted, Logger: log}
+	if *metricsAddr != "" {
+		metrics = proxy.NewMetrics()
+		gopts.RejectHandler = metrics.RejectHandler()
+	}
+	g, err := hostguard.New(gopts)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	p, err := proxy.New(proxy.Options{
+		Guard: g, Upstream: up, CanonicalHost: *canonical, TrustedProxies: *trusted,
+		DialTimeout: *dialTimeout, ResponseTimeout: *respTimeout, Logger: log, Metrics: metrics,
+	})
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	dopts, err := df.options(e)
+	if err != nil {
+		return fail(exitUsage, "%v", err)
+	}
+	if *check {
+		fmt.Fprintf(e.stdout, "ok: would serve %s for %s, allow %s, canonical host %q\n", *listen, upstreamName(up), strings.Join(*allow, ","), p.Canonical())
+		return exitOK
+	}
+
+	if e.getenv("GOGC") == "" {
+		// The live heap is a few MB; collecting four times less often
+		// costs little memory and a measurable share of CPU per request.
+		debug.SetGCPercent(400)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	retry := *refresh
+	if g.HasSelf() {
+		res, err := discover.Fill(ctx, g, dopts)
+		switch {
+		case err != nil && !*allowMissing:
+			return fail(exitFail, "not starting: discovery of @self failed: %v\n(start with the listed names only with --allow-missing)", err)
+		case err != nil:
+			log.Warn("hostguard proxy: @self is empty, discovery failed; serving the listed names only and retrying", "error", err.Error())
+			if retry == 0 {
+				retry = 30 * time.Second
+			}
+		default:
+			logSelf(log, res)
+		}
+		if metrics != nil {
+			metrics.SetSelf(len(g.Self()))
+		}
+		go keepSelf(ctx, g, dopts, retry, log, metrics)
+	}
+
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fail(exitFail, "listening on %s: %v", *listen, err)
+	}
+	if metrics != nil {
+		ml, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			l.Close()
+			return fail(exitFail, "metrics: listening on %s: %v", *metricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", metrics.Handler())
+		go func() { _ = proxy.Serve(ctx, ml, mux, proxy.ServerOptions{Logger: log, Grace: time.Second}) }()
+		log.Info("hostguard proxy: metrics", "listen", ml.Addr().String(), "path", "/metrics")
+	}
+	log.Info("hostguard proxy: serving", "listen", l.Addr().String(), "upstream", upstreamName(up),
+		"allow", strings.Join(g.Entries(), ","), "canonical_host", p.Canonical(), "self", fmt.Sprint(g.Self()),
+		"trusted_proxies", strings.Join(*trusted, ","))
+	err = proxy.Serve(ctx, l, p, proxy.ServerOptions{
+		ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write,
+		MaxHeaderBytes: *maxHeader, Grace: *grace, Logger: log,
+	})
+	if err != nil {
+		log.Error("hostguard proxy: stopped", "error", err.Error())
+		return exitFail
+	}
+	log.Info("hostguard proxy: stopped after draining requests in flight")
+	return exitOK
+}
+
+func upstreamName(u *url.URL) string {
+	if u == nil {
+		return "built-in echo backend"
+	}
+	return u.String()
+}
+
+func logSelf(log *slog.Logger, res *discover.Result) {
+	for _, a := range res.Addresses {
+		log.Info("hostguard proxy: @self", "address", a.Addr.String(), "sources", strings.Join(a.Sources, ", "), "platform", res.Platform.String())
+	}
+}
+
+// keepSelf refreshes @self on SIGHUP and, when every > 0, periodically. A
+// failed refresh keeps the previous addresses.
+func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every time.Duration, log *slog.Logger, m *proxy.Metrics) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		case <-tick:
+		}
+		res, err := discover.Fill(ctx, g, o)
+		if err != nil {
+			log.Warn("hostguard proxy: refreshing @self failed; keeping the previous addresses", "error", err.Error())
+			continue
+		}
+		logSelf(log, res)
+		if m != nil {
+			m.SetSelf(len(g.Self()))
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestProxyCheck(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "", "proxy", "--allow", "lhy.kr,@self", "--upstream", "http://127.0.0.1:8000", "--check")
+	if code != exitOK || !strings.Contains(stdout, `canonical host "lhy.kr"`) {
+		t.Errorf("%d %q %q", code, stdout, stderr)
+	}
+	var out, errb bytes.Buffer
+	e := testEnv("", &out, &errb, map[string]string{"HOSTGUARD_ALLOW": "lhy.kr", "HOSTGUARD_UPSTREAM": "http://app:8000", "HOSTGUARD_LISTEN": ":9000"})
+	if code := run(e, []string{"proxy", "--check"}); code != exitOK || !strings.Contains(out.String(), "serve :9000 for http://app:8000") {
+		t.Errorf("from env: %d %q %q", code, out.String(), errb.String())
+	}
+}
+
+func TestProxyUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"proxy"}, nil, "no allow list"},
+		{[]string{"proxy", "--allow", "lhy.kr", "--upstream", "127.0.0.1:8000"}, nil, `"127.0.0.1:8000"`},
+		{[]string{"proxy", "--allow", "lhy.kr/x"}, nil, `"lhy.kr/x"`},
+		{[]string{"proxy", "--allow", ".lhy.kr,@self"}, nil, "--canonical-host"},
+		{[]string{"proxy", "--allow", "lhy.kr", "--trusted-proxy", "10.0.0.0/99"}, nil, `"10.0.0.0/99"`},
+		{[]string{"proxy", "--allow", "lhy.kr", "--log-format", "xml"}, nil, `"xml"`},
+		{[]string{"proxy", "--allow", "lhy.kr"}, map[string]string{"HOSTGUARD_GRACE": "forever"}, "HOSTGUARD_GRACE"},
+		{[]string{"proxy", "--allow", "lhy.kr"}, map[string]string{"HOSTGUARD_ALLOW_MISSING": "maybe"}, "HOSTGUARD_ALLOW_MISSING"},
+		{[]string{"proxy", "--allow", "lhy.kr", "--platform", "mars"}, nil, `"mars"`},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(testEnv("", &out, &errb, tt.env), tt.args); code != exitUsage || !strings.Contains(errb.String(), tt.want) {
+			t.Errorf("%q %v: %d %q", tt.args, tt.env, code, errb.String())
+		}
+	}
+}
+
+func TestProxyRefusesWithoutSelf(t *testing.T) {
+	vars := map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": closedURL(t)}
+	var out, errb bytes.Buffer
+	code := run(testEnv("", &out, &errb, vars), []string{"proxy", "--allow", "lhy.kr,@self", "--platform", "ec2", "--listen", "127.0.0.1:0", "--timeout", "1s"})
+	if code != exitFail || !strings.Contains(errb.String(), "not starting") || !strings.Contains(errb.String(), "--allow-missing") {
+		t.Errorf("%d %q", code, errb.String())
+	}
+}
+
+// startProcess runs the test binary as hostguard and waits until addr
+// accepts connections.
+func startProcess(t *testing.T, addr string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "HOSTGUARD_TEST_MAIN=1")
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return cmd, &logs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hostguard did not listen on %s: %s", addr, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestProxyProcessDrainsOnSIGTERM runs the real command: a request in
+// flight when SIGTERM arrives completes, and the process exits 0.
+func TestProxyProcessDrainsOnSIGTERM(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		fmt.Fprintf(w, "app saw %s", r.Host)
+	}))
+	defer up.Close()
+	addr := freeAddr(t)
+	metrics := freeAddr(t)
+	cmd, logs := startProcess(t, addr, "proxy", "--listen", addr, "--upstream", up.URL, "--allow", "lhy.kr,@self",
+		"--platform", "none", "--self", "127.0.0.1", "--metrics", metrics)
+
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), "hostguard_self_addresses 1") {
+		t.Errorf("metrics: %s", m)
+	}
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /health HTTP/1.1\r\nHost: %s\r\nUser-Agent: ELB-HealthChecker/2.0\r\n\r\n", addr)
+	<-started
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	r, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("in-flight request lost: %v\n%s", err, logs)
+	}
+	body, _ := io.ReadAll(r.Body)
+	if r.StatusCode != 200 || string(body) != "app saw lhy.kr" {
+		t.Errorf("in-flight request: %d %q", r.StatusCode, body)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
+	}
+	for _, want := range []string{"hostguard proxy: serving", "@self", "stopped after draining"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs)
+		}
+	}
+}

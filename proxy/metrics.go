@@ -1,0 +1,100 @@
+package proxy
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hostguard/hostguard"
+)
+
+// Metrics are the proxy's Prometheus metrics, in a registry of their own.
+type Metrics struct {
+	reg             *prometheus.Registry
+	accepted        prometheus.Counter
+	rejected        *prometheus.CounterVec
+	upstreamErrors  *prometheus.CounterVec
+	upstreamLatency prometheus.Histogram
+	selfAddrs       prometheus.Gauge
+}
+
+// NewMetrics creates the metrics, with Go runtime and process collectors:
+//
+//	hostguard_requests_accepted_total
+//	hostguard_requests_rejected_total{reason}
+//	hostguard_upstream_errors_total{kind}       unreachable, timeout, canceled
+//	hostguard_upstream_duration_seconds         until the response headers
+//	hostguard_self_addresses                    addresses @self stands for
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hostguard_requests_accepted_total", Help: "Requests whose Host passed the allow list.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hostguard_requests_rejected_total", Help: "Requests rejected, by reason.",
+		}, []string{"reason"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hostguard_upstream_errors_total", Help: "Requests the upstream did not answer, by kind.",
+		}, []string{"kind"}),
+		upstreamLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hostguard_upstream_duration_seconds", Help: "Time from sending a request upstream to its response headers.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		selfAddrs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hostguard_self_addresses", Help: "Number of addresses @self stands for.",
+		}),
+	}
+	m.reg.MustRegister(m.accepted, m.rejected, m.upstreamErrors, m.upstreamLatency, m.selfAddrs,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// RejectHandler counts a rejection by reason, then writes the default
+// rejection. Use it as the Guard's Options.RejectHandler.
+func (m *Metrics) RejectHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reason := "unknown"
+		if rj, ok := hostguard.RejectionFromContext(r.Context()); ok {
+			reason = rj.Reason.String()
+		}
+		m.rejected.WithLabelValues(reason).Inc()
+		hostguard.Reject(w, r)
+	})
+}
+
+// SetSelf records how many addresses @self stands for.
+func (m *Metrics) SetSelf(n int) { m.selfAddrs.Set(float64(n)) }
+
+func (m *Metrics) countAccepted(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.accepted.Inc()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type timedTransport struct {
+	base http.RoundTripper
+	h    prometheus.Histogram
+}
+
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.base.RoundTrip(r)
+	if err == nil {
+		t.h.Observe(time.Since(start).Seconds())
+	}
+	return resp, err
+}
+
+func (m *Metrics) timeUpstream(rt http.RoundTripper) http.RoundTripper {
+	return timedTransport{base: rt, h: m.upstreamLatency}
+}

@@ -1,0 +1,372 @@
+// Package proxy is a reverse proxy that puts a hostguard allow list in front
+// of any web application, so that the application only ever sees a Host it
+// allows.
+//
+// Requests whose Host fails the list get the Guard's rejection. Accepted
+// requests go to the upstream. A request accepted through an IP-literal
+// entry (a health check on the instance's private address, admitted by
+// "@self", an address or a CIDR range) reaches the upstream with Host set to
+// the canonical host and the original value in X-Forwarded-Host, so an
+// application whose own list holds only its name keeps working unchanged.
+// X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Forwarded from
+// peers outside the trusted proxies are replaced, never passed through.
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hostguard/hostguard"
+)
+
+// Defaults for the upstream side.
+const (
+	DefaultDialTimeout     = 5 * time.Second
+	DefaultResponseTimeout = 60 * time.Second
+	DefaultMaxIdleConns    = 256
+)
+
+// Options configures a [Proxy].
+type Options struct {
+	// Guard checks every request. Required. Its TrustedProxies should
+	// match TrustedProxies below.
+	Guard *hostguard.Guard
+
+	// Upstream is the application, such as http://127.0.0.1:8000. Nil
+	// serves the built-in echo backend, which shows what it received.
+	Upstream *url.URL
+
+	// CanonicalHost replaces an IP-literal Host on the way to the
+	// upstream. Empty: the first plain name of the Guard's list.
+	CanonicalHost string
+
+	// TrustedProxies are the peers (addresses or CIDR ranges) whose
+	// X-Forwarded-For and X-Forwarded-Proto are kept and extended; from
+	// every other peer they are replaced.
+	TrustedProxies []string
+
+	// DialTimeout bounds connecting to the upstream; ResponseTimeout
+	// bounds waiting for its response headers. Zero: the defaults above.
+	DialTimeout, ResponseTimeout time.Duration
+
+	// MaxIdleConns is the size of the keep-alive pool to the upstream.
+	// Zero: DefaultMaxIdleConns.
+	MaxIdleConns int
+
+	// Logger receives upstream errors. Nil: slog.Default().
+	Logger *slog.Logger
+
+	// Metrics, when set, counts requests, rejections and upstream errors
+	// and times the upstream.
+	Metrics *Metrics
+}
+
+// Proxy is an http.Handler that checks the Host and forwards to the
+// upstream.
+type Proxy struct {
+	guard       *hostguard.Guard
+	handler     http.Handler // the Guard's middleware around forward
+	canonical   string
+	trusted     []netip.Prefix
+	upstream    *url.URL
+	rp          *httputil.ReverseProxy
+	pool        *connPool // the fast path; nil when the upstream needs ReverseProxy
+	bufs        *bufferPool
+	respTimeout time.Duration
+	log         *slog.Logger
+	metrics     *Metrics
+}
+
+// New builds a Proxy. It fails when no canonical host can be had for a list
+// that admits IP literals, or when an option is invalid.
+func New(o Options) (*Proxy, error) {
+	if o.Guard == nil {
+		return nil, errors.New("proxy: Options.Guard is required")
+	}
+	p := &Proxy{guard: o.Guard, upstream: o.Upstream, log: o.Logger, metrics: o.Metrics, canonical: o.CanonicalHost}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.canonical == "" {
+		p.canonical = FirstPlainName(o.Guard.Entries())
+	}
+	if p.canonical != "" && !o.Guard.Allow(p.canonical) {
+		return nil, fmt.Errorf("proxy: canonical host %q is not allowed by the list itself; add it to the list", p.canonical)
+	}
+	if p.canonical == "" && admitsIPs(o.Guard.Entries()) {
+		return nil, errors.New("proxy: the list admits IP addresses (@self, an address or a CIDR range) but names no plain host to send the upstream instead; add one (--allow example.com) or set --canonical-host")
+	}
+	for _, t := range o.TrustedProxies {
+		pr, err := parsePrefix(t)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: invalid trusted proxy %q: %v", t, err)
+		}
+		p.trusted = append(p.trusted, pr)
+	}
+	var next http.Handler
+	if o.Upstream == nil {
+		next = http.HandlerFunc(Echo)
+	} else {
+		if o.Upstream.Scheme != "http" && o.Upstream.Scheme != "https" || o.Upstream.Host == "" {
+			return nil, fmt.Errorf("proxy: upstream %q is not an http:// or https:// URL with a host", o.Upstream)
+		}
+		p.bufs = newBufferPool()
+		p.rp = &httputil.ReverseProxy{
+			Rewrite:      p.rewrite,
+			Transport:    newTransport(o),
+			BufferPool:   p.bufs,
+			ErrorHandler: p.upstreamError,
+			ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+		}
+		next = p.rp
+		if o.Upstream.Scheme == "http" && (o.Upstream.Path == "" || o.Upstream.Path == "/") && o.Upstream.RawQuery == "" {
+			p.pool, p.respTimeout = newConnPool(o), o.ResponseTimeout
+			if p.respTimeout <= 0 {
+				p.respTimeout = DefaultResponseTimeout
+			}
+			next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if fastEligible(r) {
+					p.forward(w, r)
+					return
+				}
+				p.rp.ServeHTTP(w, r)
+			})
+		}
+	}
+	if p.metrics != nil {
+		next = p.metrics.countAccepted(next)
+	}
+	p.handler = o.Guard.Handler(p.prepare(next))
+	return p, nil
+}
+
+// ServeHTTP checks the request and forwards it.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.handler.ServeHTTP(w, r)
+}
+
+// Canonical returns the host sent to the upstream in place of IP literals.
+func (p *Proxy) Canonical() string { return p.canonical }
+
+// prepare runs after the Guard accepted the request. For the echo backend it
+// applies to the inbound request what rewrite applies to the outbound one,
+// so the echo shows what an upstream would see.
+func (p *Proxy) prepare(next http.Handler) http.Handler {
+	if p.rp != nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out := r.Clone(r.Context())
+		out.Header.Del("X-Forwarded-For")
+		out.Header.Del("X-Forwarded-Host")
+		out.Header.Del("X-Forwarded-Proto")
+		p.rewrite(&httputil.ProxyRequest{In: r, Out: out})
+		next.ServeHTTP(w, out)
+	})
+}
+
+// rewrite sets the outbound request's URL, Host and forwarded headers for
+// ReverseProxy, which has removed X-Forwarded-For, -Host and -Proto from Out.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	if p.upstream != nil {
+		pr.SetURL(p.upstream)
+	}
+	host, xff, xfh, xfp, keepForwarded := p.outboundHeaders(pr.In)
+	out := pr.Out
+	out.Host = host
+	out.Header.Set("X-Forwarded-For", xff)
+	out.Header.Set("X-Forwarded-Host", xfh)
+	out.Header.Set("X-Forwarded-Proto", xfp)
+	if !keepForwarded {
+		out.Header.Del("Forwarded")
+	}
+}
+
+// outboundHeaders decides what the upstream receives as Host and forwarded
+// headers. From a trusted proxy the X-Forwarded-For chain is extended and
+// its X-Forwarded-Proto, X-Forwarded-Host and Forwarded are kept (the Guard
+// has checked their hosts); from anyone else they are replaced. An IP-literal
+// Host becomes the canonical host, the original going to X-Forwarded-Host.
+func (p *Proxy) outboundHeaders(in *http.Request) (host, xff, xfh, xfp string, keepForwarded bool) {
+	client, _, err := net.SplitHostPort(in.RemoteAddr)
+	if err != nil {
+		client = in.RemoteAddr
+	}
+	xff, xfp, host = client, "http", in.Host
+	if in.TLS != nil {
+		xfp = "https"
+	}
+	if p.trustedPeer(in.RemoteAddr) {
+		keepForwarded = true
+		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+			xff = strings.Join(prior, ", ") + ", " + client
+		}
+		if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 {
+			xfp = v[0]
+		}
+		if v := in.Header["X-Forwarded-Host"]; len(v) > 0 {
+			xfh = strings.Join(v, ", ")
+		}
+	}
+	if xfh == "" {
+		xfh = in.Host
+	}
+	if p.canonical != "" && isIPHost(in.Host) {
+		host, xfh = p.canonical, in.Host
+	}
+	return host, xff, xfh, xfp, keepForwarded
+}
+
+func (p *Proxy) trustedPeer(remote string) bool {
+	if len(p.trusted) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, t := range p.trusted {
+		if t.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreamError answers 502 (504 for a time-out) and logs why.
+func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	code, kind := http.StatusBadGateway, "unreachable"
+	var ne net.Error
+	switch {
+	case r.Context().Err() != nil:
+		kind = "canceled" // the client went away; nobody reads the answer
+	case errors.As(err, &ne) && ne.Timeout():
+		code, kind = http.StatusGatewayTimeout, "timeout"
+	}
+	if p.metrics != nil {
+		p.metrics.upstreamErrors.WithLabelValues(kind).Inc()
+	}
+	if kind != "canceled" {
+		p.log.LogAttrs(r.Context(), slog.LevelError, "hostguard proxy: upstream error",
+			slog.String("upstream", p.upstream.String()), slog.String("kind", kind),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "%d %s: the application behind hostguard did not answer\n", code, http.StatusText(code))
+}
+
+func newConnPool(o Options) *connPool {
+	addr := o.Upstream.Host
+	if o.Upstream.Port() == "" {
+		addr = net.JoinHostPort(o.Upstream.Hostname(), "80")
+	}
+	p := &connPool{addr: addr, dial: o.DialTimeout, max: o.MaxIdleConns}
+	if p.dial <= 0 {
+		p.dial = DefaultDialTimeout
+	}
+	if p.max <= 0 {
+		p.max = DefaultMaxIdleConns
+	}
+	return p
+}
+
+func newTransport(o Options) http.RoundTripper {
+	dial, resp, idle := o.DialTimeout, o.ResponseTimeout, o.MaxIdleConns
+	if dial <= 0 {
+		dial = DefaultDialTimeout
+	}
+	if resp <= 0 {
+		resp = DefaultResponseTimeout
+	}
+	if idle <= 0 {
+		idle = DefaultMaxIdleConns
+	}
+	var rt http.RoundTripper = &http.Transport{
+		Proxy:                 nil, // never send the app's traffic through HTTP_PROXY
+		DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: resp,
+		MaxIdleConns:          idle,
+		MaxIdleConnsPerHost:   idle, // the default, 2, reconnects under any load
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true, // pass the body through as the app encoded it
+	}
+	if o.Metrics != nil {
+		rt = o.Metrics.timeUpstream(rt)
+	}
+	return rt
+}
+
+// bufferPool reuses the 32 KiB copy buffers of ReverseProxy.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(s []byte) { b.p.Put(&s) }
+
+// FirstPlainName returns the first entry that is an exact host name (no
+// wildcard, address, range or port), or "".
+func FirstPlainName(entries []string) string {
+	for _, e := range entries {
+		if e == "" || e == hostguard.SelfEntry || e == "*" || strings.HasPrefix(e, ".") || strings.HasPrefix(e, "*") ||
+			strings.ContainsAny(e, ":/[") || isIPHost(e) {
+			continue
+		}
+		return strings.TrimSuffix(strings.ToLower(e), ".")
+	}
+	return ""
+}
+
+func admitsIPs(entries []string) bool {
+	for _, e := range entries {
+		if e == hostguard.SelfEntry || e == "*" || strings.Contains(e, "/") || isIPHost(e) || strings.Count(e, ":") >= 2 {
+			return true
+		}
+	}
+	return false
+}
+
+// isIPHost reports whether a Host value (with or without port) is an IP
+// literal.
+func isIPHost(h string) bool {
+	if strings.HasPrefix(h, "[") {
+		return true
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(h, ".")
+	// Only digits and dots can be an IPv4 address; checking first spares
+	// names the parse error's allocation.
+	if h == "" || strings.Trim(h, "0123456789.") != "" {
+		return false
+	}
+	_, err := netip.ParseAddr(h)
+	return err == nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

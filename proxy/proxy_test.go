@@ -1,0 +1,576 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hostguard/hostguard"
+)
+
+// seen is what the recording upstream received.
+type seen struct {
+	Host, XFH, XFF, XFP, Forwarded string
+}
+
+// recordingUpstream records every request's Host and forwarded headers.
+type recordingUpstream struct {
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	u.reqs = append(u.reqs, seen{r.Host, r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-For"),
+		r.Header.Get("X-Forwarded-Proto"), r.Header.Get("Forwarded")})
+	u.mu.Unlock()
+	switch r.URL.Path {
+	case "/slow":
+		time.Sleep(2 * time.Second)
+	case "/sum":
+		h := sha256.New()
+		n, _ := io.Copy(h, r.Body)
+		fmt.Fprintf(w, "%d %x", n, h.Sum(nil))
+		return
+	}
+	fmt.Fprint(w, "app ok")
+}
+
+func (u *recordingUpstream) last() seen {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.reqs[len(u.reqs)-1]
+}
+
+// assertAllAllowed checks that the upstream never saw a Host or
+// X-Forwarded-Host outside the list.
+func (u *recordingUpstream) assertAllAllowed(t *testing.T, g *hostguard.Guard) {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, s := range u.reqs {
+		if !g.Allow(s.Host) {
+			t.Errorf("upstream saw Host %q outside the allow list", s.Host)
+		}
+		for _, x := range strings.Split(s.XFH, ",") {
+			if x = strings.TrimSpace(x); x != "" && !g.Allow(x) {
+				t.Errorf("upstream saw X-Forwarded-Host %q outside the allow list", x)
+			}
+		}
+	}
+}
+
+type fixture struct {
+	url      string // the proxy
+	addr     string
+	guard    *hostguard.Guard
+	upstream *recordingUpstream
+	stop     context.CancelFunc
+	done     chan error
+}
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func start(t *testing.T, gopts hostguard.Options, popts Options, sopts ServerOptions) *fixture {
+	t.Helper()
+	f := &fixture{upstream: &recordingUpstream{}}
+	if popts.Upstream == nil {
+		up := httptest.NewServer(f.upstream)
+		t.Cleanup(up.Close)
+		popts.Upstream, _ = url.Parse(up.URL)
+	}
+	if gopts.Logger == nil {
+		gopts.Logger = quiet()
+	}
+	g, err := hostguard.New(gopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.guard = g
+	popts.Guard, popts.Logger = g, quiet()
+	p, err := New(popts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addr = l.Addr().String()
+	f.url = "http://" + f.addr
+	ctx, cancel := context.WithCancel(context.Background())
+	f.stop, f.done = cancel, make(chan error, 1)
+	sopts.Logger = quiet()
+	go func() { f.done <- Serve(ctx, l, p, sopts) }()
+	t.Cleanup(func() {
+		cancel()
+		<-f.done
+		f.upstream.assertAllAllowed(t, g)
+	})
+	return f
+}
+
+func get(t *testing.T, rawURL, host string, header map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", rawURL, nil)
+	req.Host = host
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestGoodAndBadHost(t *testing.T) {
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr", "@self"}}, Options{}, ServerOptions{})
+	if code, body := get(t, f.url+"/", "lhy.kr", nil); code != 200 || body != "app ok" {
+		t.Fatalf("good host: %d %q", code, body)
+	}
+	if s := f.upstream.last(); s.Host != "lhy.kr" || s.XFH != "lhy.kr" || s.XFF != "127.0.0.1" || s.XFP != "http" {
+		t.Errorf("upstream saw %+v", s)
+	}
+	n := len(f.upstream.reqs)
+	if code, body := get(t, f.url+"/", "evil.example", nil); code != 400 || strings.Contains(body, "evil") {
+		t.Errorf("bad host: %d %q", code, body)
+	}
+	if len(f.upstream.reqs) != n {
+		t.Error("a rejected request reached the upstream")
+	}
+}
+
+func TestSelfRewrite(t *testing.T) {
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr", "@self"}}, Options{}, ServerOptions{})
+	f.guard.SetSelf([]netip.Addr{netip.MustParseAddr("10.0.1.23"), netip.MustParseAddr("fd00::23")})
+	for _, host := range []string{"10.0.1.23:80", "10.0.1.23", "[fd00::23]:8080"} {
+		code, _ := get(t, f.url+"/health", host, map[string]string{"User-Agent": "ELB-HealthChecker/2.0"})
+		if s := f.upstream.last(); code != 200 || s.Host != "lhy.kr" || s.XFH != host {
+			t.Errorf("health check with Host %q: %d, upstream saw %+v", host, code, s)
+		}
+	}
+	if code, _ := get(t, f.url+"/health", "10.0.1.24:80", nil); code != 400 {
+		t.Errorf("another instance's address: %d", code)
+	}
+}
+
+func TestCanonicalHostOption(t *testing.T) {
+	f := start(t, hostguard.Options{AllowedHosts: []string{"a.lhy.kr", "www.lhy.kr", "10.0.0.0/8"}}, Options{CanonicalHost: "www.lhy.kr"}, ServerOptions{})
+	get(t, f.url+"/", "10.1.2.3", nil)
+	if s := f.upstream.last(); s.Host != "www.lhy.kr" || s.XFH != "10.1.2.3" {
+		t.Errorf("upstream saw %+v", s)
+	}
+	get(t, f.url+"/", "a.lhy.kr", nil)
+	if s := f.upstream.last(); s.Host != "a.lhy.kr" {
+		t.Errorf("names pass unchanged: %+v", s)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	g, _ := hostguard.New(hostguard.Options{AllowedHosts: []string{".lhy.kr", "@self"}})
+	if _, err := New(Options{Guard: g}); err == nil || !strings.Contains(err.Error(), "--canonical-host") {
+		t.Errorf("no canonical host: %v", err)
+	}
+	if _, err := New(Options{Guard: g, CanonicalHost: "other.example"}); err == nil || !strings.Contains(err.Error(), `"other.example"`) {
+		t.Errorf("canonical outside the list: %v", err)
+	}
+	if _, err := New(Options{}); err == nil {
+		t.Error("no Guard accepted")
+	}
+	u, _ := url.Parse("ftp://x")
+	if _, err := New(Options{Guard: g, CanonicalHost: "a.lhy.kr", Upstream: u}); err == nil || !strings.Contains(err.Error(), "ftp://x") {
+		t.Errorf("bad upstream: %v", err)
+	}
+	if _, err := New(Options{Guard: g, CanonicalHost: "a.lhy.kr", TrustedProxies: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("bad trusted proxy: %v", err)
+	}
+	if got := FirstPlainName([]string{"@self", ".a.example", "*.b.example", "10.0.0.1", "[::1]:80", "c.example:8443", "D.Example.", "e.example"}); got != "d.example" {
+		t.Errorf("FirstPlainName = %q", got)
+	}
+}
+
+func TestSpoofedForwardedHeaders(t *testing.T) {
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{}, ServerOptions{})
+	code, _ := get(t, f.url+"/", "lhy.kr", map[string]string{
+		"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example",
+		"Forwarded": "for=6.6.6.6;host=evil.example;proto=https",
+	})
+	s := f.upstream.last()
+	if code != 200 || s.XFF != "127.0.0.1" || s.XFP != "http" || s.XFH != "lhy.kr" || s.Forwarded != "" {
+		t.Errorf("spoofed headers passed: %d %+v", code, s)
+	}
+}
+
+func TestTrustedProxy(t *testing.T) {
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}, TrustedProxies: []string{"127.0.0.0/8"}},
+		Options{TrustedProxies: []string{"127.0.0.0/8"}}, ServerOptions{})
+	code, _ := get(t, f.url+"/", "lhy.kr", map[string]string{
+		"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "lhy.kr",
+	})
+	s := f.upstream.last()
+	if code != 200 || s.XFF != "203.0.113.5, 127.0.0.1" || s.XFP != "https" || s.XFH != "lhy.kr" {
+		t.Errorf("trusted proxy's headers: %d %+v", code, s)
+	}
+	if code, _ := get(t, f.url+"/", "lhy.kr", map[string]string{"X-Forwarded-Host": "evil.example"}); code != 400 {
+		t.Errorf("trusted proxy's evil X-Forwarded-Host: %d", code)
+	}
+}
+
+func TestUpstreamDownThenUp(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	u, _ := url.Parse("http://" + addr)
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
+	if code, body := get(t, f.url+"/", "lhy.kr", nil); code != http.StatusBadGateway || !strings.Contains(body, "502") {
+		t.Fatalf("upstream down: %d %q", code, body)
+	}
+	l, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	}
+	up := &http.Server{Handler: f.upstream}
+	go func() { _ = up.Serve(l) }()
+	defer up.Close()
+	if code, body := get(t, f.url+"/", "lhy.kr", nil); code != 200 || body != "app ok" {
+		t.Errorf("upstream back: %d %q", code, body)
+	}
+}
+
+func TestUpstreamTimeout(t *testing.T) {
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{ResponseTimeout: 200 * time.Millisecond}, ServerOptions{})
+	if code, _ := get(t, f.url+"/slow", "lhy.kr", nil); code != http.StatusGatewayTimeout {
+		t.Errorf("slow upstream: %d, want 504", code)
+	}
+}
+
+// TestGracefulDrain starts requests that are in flight when the server is
+// told to stop: every one must complete, and Serve must return nil.
+func TestGracefulDrain(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		fmt.Fprint(w, "done")
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{Grace: 20 * time.Second})
+	const n = 5
+	results := make(chan error, n)
+	for range n {
+		go func() {
+			req, _ := http.NewRequest("GET", f.url+"/work", nil)
+			req.Host = "lhy.kr"
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				results <- err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != "done" {
+				err = fmt.Errorf("status %d body %q", resp.StatusCode, b)
+			}
+			results <- err
+		}()
+	}
+	for range n {
+		<-started
+	}
+	f.stop() // as SIGTERM does
+	// New connections are refused once the listener is closed.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", f.addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting after shutdown began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	for range n {
+		if err := <-results; err != nil {
+			t.Errorf("request in flight lost: %v", err)
+		}
+	}
+	if err := <-f.done; err != nil {
+		t.Errorf("Serve after drain: %v", err)
+	}
+	f.done <- nil // for the cleanup
+}
+
+func TestGraceExceeded(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{Grace: 100 * time.Millisecond})
+	go func() {
+		req, _ := http.NewRequest("GET", f.url+"/", nil)
+		req.Host = "lhy.kr"
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	f.stop()
+	if err := <-f.done; !errors.Is(err, ErrGraceExceeded) {
+		t.Errorf("Serve = %v, want ErrGraceExceeded", err)
+	}
+	f.done <- nil
+}
+
+func TestWebSocketPassThrough(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" || r.Host != "lhy.kr" {
+			http.Error(w, "want an upgrade for lhy.kr", 400)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		_, _ = io.Copy(conn, brw) // echo
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{WriteTimeout: time.Second})
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: lhy.kr\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", err, resp)
+	}
+	// Longer than the write timeout between messages: the connection
+	// stays up because no write stalls.
+	for i, msg := range []string{"hello", "again after a pause"} {
+		if i == 1 {
+			time.Sleep(1500 * time.Millisecond)
+		}
+		fmt.Fprint(c, msg)
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, buf); err != nil || string(buf) != msg {
+			t.Fatalf("echo %q: %q %v", msg, buf, err)
+		}
+	}
+}
+
+func TestStreamingIsNotBuffered(t *testing.T) {
+	next := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-next
+		fmt.Fprint(w, "second\n")
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
+	req, _ := http.NewRequest("GET", f.url+"/stream", nil)
+	req.Host = "lhy.kr"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n') // arrives while the upstream still waits
+	if err != nil || line != "first\n" {
+		t.Fatalf("first chunk: %q %v", line, err)
+	}
+	close(next)
+	if rest, _ := io.ReadAll(br); string(rest) != "second\n" {
+		t.Errorf("rest %q", rest)
+	}
+}
+
+func TestLargeBody(t *testing.T) {
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{}, ServerOptions{})
+	const size = 32 << 20
+	body := io.LimitReader(zeros{}, size)
+	req, _ := http.NewRequest("POST", f.url+"/sum", body)
+	req.Host = "lhy.kr"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	h := sha256.New()
+	_, _ = io.Copy(h, io.LimitReader(zeros{}, size))
+	if want := fmt.Sprintf("%d %x", size, h.Sum(nil)); string(got) != want {
+		t.Errorf("upstream got %q, want %q", got, want)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) {
+	clear(b)
+	return len(b), nil
+}
+
+// TestRawMalformedRequests speaks raw HTTP/1.1 to the proxy.
+func TestRawMalformedRequests(t *testing.T) {
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{}, ServerOptions{MaxHeaderBytes: 4096})
+	for _, tt := range []struct {
+		name string
+		raw  string
+		code int
+	}{
+		{"good", "GET / HTTP/1.1\r\nHost: lhy.kr\r\n\r\n", 200},
+		{"double Host", "GET / HTTP/1.1\r\nHost: lhy.kr\r\nHost: evil.example\r\n\r\n", 400},
+		{"CRLF injection in Host", "GET / HTTP/1.1\r\nHost: lhy.kr\rX-Evil: 1\r\n\r\n", 400},
+		{"bare LF header split", "GET / HTTP/1.1\r\nHost: evil.example\nX: lhy.kr\r\n\r\n", 400},
+		{"absolute-form with another host", "GET http://evil.example/ HTTP/1.1\r\nHost: lhy.kr\r\n\r\n", 400},
+		{"absolute-form with an allowed host", "GET http://lhy.kr/ HTTP/1.1\r\nHost: evil.example\r\n\r\n", 200},
+		{"oversize headers", "GET / HTTP/1.1\r\nHost: lhy.kr\r\nX-Big: " + strings.Repeat("a", 8192) + "\r\n\r\n", 431},
+		{"host with userinfo", "GET / HTTP/1.1\r\nHost: lhy.kr@evil.example\r\n\r\n", 400},
+		{"no Host (HTTP/1.0)", "GET / HTTP/1.0\r\n\r\n", 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprint(c, tt.raw)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.code {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.code)
+			}
+		})
+	}
+}
+
+func TestEchoBackend(t *testing.T) {
+	g, _ := hostguard.New(hostguard.Options{AllowedHosts: []string{"example.com", "@self"}, Logger: quiet()})
+	g.SetSelf([]netip.Addr{netip.MustParseAddr("10.0.1.23")})
+	p, err := New(Options{Guard: g, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/health?x=1", nil)
+	r.Host = "10.0.1.23:80"
+	r.Header.Set("X-Forwarded-For", "6.6.6.6")
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, r)
+	body := w.Body.String()
+	for _, want := range []string{`host: "example.com"`, `path: "/health?x=1"`, `x-forwarded-host: "10.0.1.23:80"`, `x-forwarded-for: "192.0.2.1"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("echo lacks %s:\n%s", want, body)
+		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	m := NewMetrics()
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}, RejectHandler: m.RejectHandler()}, Options{Metrics: m}, ServerOptions{})
+	get(t, f.url+"/", "lhy.kr", nil)
+	get(t, f.url+"/", "evil.example", nil)
+	get(t, f.url+"/", "a..b", nil)
+	m.SetSelf(2)
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	body := w.Body.String()
+	for _, want := range []string{
+		"hostguard_requests_accepted_total 1",
+		`hostguard_requests_rejected_total{reason="host not in allow list"} 1`,
+		`hostguard_requests_rejected_total{reason="empty label (\"a..b\", a leading dot or a lone dot)"} 1`,
+		"hostguard_upstream_duration_seconds_count 1",
+		"hostguard_self_addresses 2",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestStalePooledConnection: the upstream closes idle keep-alive
+// connections; the next request must not fail on the dead pooled one.
+func TestStalePooledConnection(t *testing.T) {
+	rec := &recordingUpstream{}
+	up := httptest.NewUnstartedServer(rec)
+	up.Config.IdleTimeout = 50 * time.Millisecond
+	up.Start()
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
+	for i := range 3 {
+		if code, body := get(t, f.url+"/", "lhy.kr", nil); code != 200 || body != "app ok" {
+			t.Fatalf("request %d: %d %q", i, code, body)
+		}
+		time.Sleep(200 * time.Millisecond) // the upstream closes the idle connection
+	}
+}
+
+// TestClientGoneCancelsUpstream: a client that leaves while the upstream
+// works ends the upstream request too.
+func TestClientGoneCancelsUpstream(t *testing.T) {
+	canceled := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			close(canceled)
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, "GET /wait HTTP/1.1\r\nHost: lhy.kr\r\n\r\n")
+	time.Sleep(200 * time.Millisecond)
+	c.Close()
+	select {
+	case <-canceled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream request outlived its client")
+	}
+}
