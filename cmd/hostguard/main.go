@@ -7,6 +7,7 @@
 //	hostguard discover [--platform P] [--format lines|csv|json] [--verbose]
 //	hostguard exec --allow LIST --env NAME -- COMMAND [ARGS...]
 //	hostguard proxy --allow LIST [--listen ADDR] [--upstream URL]
+//	hostguard probe URL [--as elb|classic-elb|k8s|gce|azure-appgw] [--host H]
 //	hostguard version
 //
 // Run "hostguard help" for every subcommand and flag.
@@ -50,6 +51,7 @@ func commands() []command {
 		{"match", "test an allow list against Host values read from standard input", runMatch},
 		{"discover", "print the addresses @self stands for on this machine", runDiscover},
 		{"exec", "run a command with the allow list, @self expanded, in an environment variable", runExec},
+		{"probe", "send a load balancer's health check to an app and explain a failure", runProbe},
 		{"proxy", "serve a reverse proxy that puts the allow list in front of an application", runProxy},
 		{"version", "print the version", runVersion},
 	}
