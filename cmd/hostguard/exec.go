@@ -21,7 +21,7 @@ func runExec(e *env, args []string) int {
 	name := fs.String("env", envOr(e, "HOSTGUARD_ENV", ""), "environment variable that receives the list, such as DJANGO_ALLOWED_HOSTS (env HOSTGUARD_ENV)")
 	sep := fs.String("sep", envOr(e, "HOSTGUARD_SEP", ","), "separator between the list's entries (env HOSTGUARD_SEP)")
 	allowMissing := fs.Bool("allow-missing", false, "start the command even when discovery fails, with @self left out")
-	check := fs.Bool("check", false, "validate the flags and the list, print what would run, and exit without discovery or starting anything")
+	check := fs.Bool("check", false, "validate the flags and the list, print what would run, and exit without discovery, looking up the command or starting anything")
 	df := addDiscoveryFlags(fs, e)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -51,14 +51,16 @@ func runExec(e *env, args []string) int {
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		return fail(exitUsage, "command %q: %v", argv[0], err)
-	}
 	if *check {
+		// The command is not looked up: a check often runs on another
+		// machine than the one the command is for (a container image).
 		fmt.Fprintf(e.stdout, "ok: would set %s from %q (@self discovered with platform %s) and run %s\n",
 			*name, strings.Join(allow, *sep), o.Platform, strings.Join(argv, " "))
 		return exitOK
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fail(exitUsage, "command %q: %v", argv[0], err)
 	}
 
 	var self *discover.Result
