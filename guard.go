@@ -147,6 +147,16 @@ func (g *Guard) Entries() []string { return slices.Clone(g.list.entries) }
 // HasSelf reports whether the allow list holds the [SelfEntry] "@self".
 func (g *Guard) HasSelf() bool { return g.list.self }
 
+// FirstName returns the first entry that names exactly one host on any
+// port (not a wildcard, address, range or host:port), lower case and
+// without a trailing dot, or "" if there is none. A proxy sends it in place
+// of an IP-literal Host.
+func (g *Guard) FirstName() string { return g.list.firstName }
+
+// AdmitsIPs reports whether some entry can admit an IP-literal Host: an
+// address, a CIDR range, "@self" or "*".
+func (g *Guard) AdmitsIPs() bool { return g.list.admitsIPs }
+
 // SetSelf replaces the addresses that "@self" stands for. It is atomic:
 // requests being checked see either the old set or the new one, and none
 // waits. Invalid addresses are ignored.

@@ -346,3 +346,38 @@ func TestReasonString(t *testing.T) {
 		t.Error("out-of-range Reason")
 	}
 }
+
+func TestFirstNameAndAdmitsIPs(t *testing.T) {
+	for _, tt := range []struct {
+		list  []string
+		first string
+		ips   bool
+	}{
+		{[]string{"@self", ".a.example", "*.b.example", "10.0.0.1", "[::1]:80", "c.example:8443", "D.Example.", "e.example"}, "d.example", true},
+		{[]string{".a.example", "b.example"}, "b.example", false},
+		{[]string{"b.example", "10.0.0.0/8"}, "b.example", true},
+		{[]string{"*"}, "", true},
+		{[]string{"bücher.example"}, "xn--bcher-kva.example", false},
+		{nil, "", false},
+	} {
+		g := mustNew(t, Options{AllowedHosts: tt.list})
+		if g.FirstName() != tt.first || g.AdmitsIPs() != tt.ips {
+			t.Errorf("%q: FirstName %q AdmitsIPs %v, want %q %v", tt.list, g.FirstName(), g.AdmitsIPs(), tt.first, tt.ips)
+		}
+	}
+}
+
+func TestTrustedPeer(t *testing.T) {
+	g := mustNew(t, Options{TrustedProxies: []string{"10.0.0.5", "192.168.0.0/16", "fd00::/8"}})
+	for remote, want := range map[string]bool{
+		"10.0.0.5:1": true, "10.0.0.6:1": false, "192.168.9.9:80": true, "[::ffff:192.168.1.1]:5": true,
+		"[fd00::1]:443": true, "[fe80::1]:443": false, "10.0.0.5": false, "": false,
+	} {
+		if got := g.TrustedPeer(remote); got != want {
+			t.Errorf("TrustedPeer(%q) = %v, want %v", remote, got, want)
+		}
+	}
+	if mustNew(t, Options{}).TrustedPeer("10.0.0.5:1") {
+		t.Error("no trusted proxies: nobody is trusted")
+	}
+}

@@ -45,7 +45,7 @@ func (g *Guard) checkRequest(r *http.Request) (string, Reason) {
 	if len(xfh) == 0 && len(fwd) == 0 {
 		return "", ReasonNone
 	}
-	if !g.trustedPeer(r.RemoteAddr) {
+	if !g.TrustedPeer(r.RemoteAddr) {
 		// Never hand a forwarded host from an untrusted peer to the
 		// application: it would trust it for redirects and links.
 		delete(r.Header, headerXFH)
@@ -65,7 +65,9 @@ func (g *Guard) checkRequest(r *http.Request) (string, Reason) {
 	return "", ReasonNone
 }
 
-func (g *Guard) trustedPeer(remote string) bool {
+// TrustedPeer reports whether remote, a Request.RemoteAddr, is inside
+// [Options.TrustedProxies].
+func (g *Guard) TrustedPeer(remote string) bool {
 	if len(g.trusted) == 0 {
 		return false
 	}

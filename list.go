@@ -70,6 +70,8 @@ type list struct {
 	ips          map[netip.Prefix]portRule // addresses (/32, /128) and CIDR ranges
 	bits4, bits6 []int                     // distinct prefix lengths in ips, longest first
 	entries      []string                  // entries as given, in order
+	firstName    string                    // the first exact name entry without port, normalised
+	admitsIPs    bool                      // some entry can admit an IP-literal host
 }
 
 // EntryError is returned by [New] for an allow-list entry that is not valid.
@@ -130,13 +132,13 @@ func (l *list) add(entry string) error {
 	case strings.ContainsAny(entry, " \t\r\n\v\f"):
 		return bad("contains white space; give one host per entry, without spaces")
 	case entry == SelfEntry:
-		l.self = true
+		l.self, l.admitsIPs = true, true
 		l.entries = append(l.entries, entry)
 		return nil
 	case strings.HasPrefix(entry, "@"):
 		return bad("unknown special entry; the only one is %q", SelfEntry)
 	case entry == "*":
-		l.any = entry
+		l.any, l.admitsIPs = entry, true
 		l.entries = append(l.entries, entry)
 		return nil
 	case strings.Contains(entry, "://"):
@@ -198,6 +200,9 @@ func (l *list) add(entry string) error {
 		l.setLabels(name)
 	default:
 		addRule(l.names, name, h.port, entry)
+		if l.firstName == "" && h.port == 0 {
+			l.firstName = name
+		}
 	}
 	l.entries = append(l.entries, entry)
 	return nil
@@ -224,6 +229,7 @@ func (l *list) addPrefix(entry string, bad func(string, ...any) error) error {
 
 func (l *list) addIP(p netip.Prefix, port uint16, entry string) {
 	addRule(l.ips, p, port, entry)
+	l.admitsIPs = true
 	l.entries = append(l.entries, entry)
 }
 

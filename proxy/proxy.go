@@ -37,8 +37,10 @@ const (
 
 // Options configures a [Proxy].
 type Options struct {
-	// Guard checks every request. Required. Its TrustedProxies should
-	// match TrustedProxies below.
+	// Guard checks every request. Required. Its TrustedProxies are the
+	// peers whose X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and
+	// Forwarded are kept and extended; from every other peer they are
+	// replaced.
 	Guard *hostguard.Guard
 
 	// Upstream is the application, such as http://127.0.0.1:8000. Nil
@@ -48,11 +50,6 @@ type Options struct {
 	// CanonicalHost replaces an IP-literal Host on the way to the
 	// upstream. Empty: the first plain name of the Guard's list.
 	CanonicalHost string
-
-	// TrustedProxies are the peers (addresses or CIDR ranges) whose
-	// X-Forwarded-For and X-Forwarded-Proto are kept and extended; from
-	// every other peer they are replaced.
-	TrustedProxies []string
 
 	// DialTimeout bounds connecting to the upstream; ResponseTimeout
 	// bounds waiting for its response headers. Zero: the defaults above.
@@ -97,20 +94,13 @@ func New(o Options) (*Proxy, error) {
 		p.log = slog.Default()
 	}
 	if p.canonical == "" {
-		p.canonical = FirstPlainName(o.Guard.Entries())
+		p.canonical = o.Guard.FirstName()
 	}
 	if p.canonical != "" && !o.Guard.Allow(p.canonical) {
 		return nil, fmt.Errorf("proxy: canonical host %q is not allowed by the list itself; add it to the list", p.canonical)
 	}
-	if p.canonical == "" && admitsIPs(o.Guard.Entries()) {
+	if p.canonical == "" && o.Guard.AdmitsIPs() {
 		return nil, errors.New("proxy: the list admits IP addresses (@self, an address or a CIDR range) but names no plain host to send the upstream instead; add one (--allow example.com) or set --canonical-host")
-	}
-	for _, t := range o.TrustedProxies {
-		pr, err := parsePrefix(t)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: invalid trusted proxy %q: %v", t, err)
-		}
-		p.trusted = append(p.trusted, pr)
 	}
 	var next http.Handler
 	if o.Upstream == nil {
@@ -205,7 +195,7 @@ func (p *Proxy) outboundHeaders(in *http.Request) (host, xff, xfh, xfp string, k
 	if in.TLS != nil {
 		xfp = "https"
 	}
-	if p.trustedPeer(in.RemoteAddr) {
+	if p.guard.TrustedPeer(in.RemoteAddr) {
 		keepForwarded = true
 		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
 			xff = strings.Join(prior, ", ") + ", " + client
@@ -224,23 +214,6 @@ func (p *Proxy) outboundHeaders(in *http.Request) (host, xff, xfh, xfp string, k
 		host, xfh = p.canonical, in.Host
 	}
 	return host, xff, xfh, xfp, keepForwarded
-}
-
-func (p *Proxy) trustedPeer(remote string) bool {
-	if len(p.trusted) == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		return false
-	}
-	a := ap.Addr().Unmap()
-	for _, t := range p.trusted {
-		if t.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // upstreamError answers 502 (504 for a time-out) and logs why.
@@ -318,28 +291,6 @@ func newBufferPool() *bufferPool {
 func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
 func (b *bufferPool) Put(s []byte) { b.p.Put(&s) }
 
-// FirstPlainName returns the first entry that is an exact host name (no
-// wildcard, address, range or port), or "".
-func FirstPlainName(entries []string) string {
-	for _, e := range entries {
-		if e == "" || e == hostguard.SelfEntry || e == "*" || strings.HasPrefix(e, ".") || strings.HasPrefix(e, "*") ||
-			strings.ContainsAny(e, ":/[") || isIPHost(e) {
-			continue
-		}
-		return strings.TrimSuffix(strings.ToLower(e), ".")
-	}
-	return ""
-}
-
-func admitsIPs(entries []string) bool {
-	for _, e := range entries {
-		if e == hostguard.SelfEntry || e == "*" || strings.Contains(e, "/") || isIPHost(e) || strings.Count(e, ":") >= 2 {
-			return true
-		}
-	}
-	return false
-}
-
 // isIPHost reports whether a Host value (with or without port) is an IP
 // literal.
 func isIPHost(h string) bool {
@@ -357,16 +308,4 @@ func isIPHost(h string) bool {
 	}
 	_, err := netip.ParseAddr(h)
 	return err == nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -88,7 +88,7 @@ func runProxy(e *env, args []string) int {
 		return fail(exitUsage, "%v", err)
 	}
 	p, err := proxy.New(proxy.Options{
-		Guard: g, Upstream: up, CanonicalHost: *canonical, TrustedProxies: *trusted,
+		Guard: g, Upstream: up, CanonicalHost: *canonical,
 		DialTimeout: *dialTimeout, ResponseTimeout: *respTimeout, Logger: log, Metrics: metrics,
 	})
 	if err != nil {
