@@ -113,7 +113,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request) {
 	host, xff, xfh, xfp, keepForwarded := p.outboundHeaders(r)
 	// A request without a body can be sent again if a pooled connection
 	// turns out to be dead; one with a body cannot.
-	replayable := r.ContentLength == 0 && (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0)
+	replayable := r.Body == nil || r.Body == http.NoBody
 	for attempt := 0; ; attempt++ {
 		uc, reused, err := p.pool.get()
 		if err != nil {
@@ -171,6 +171,11 @@ func (p *Proxy) exchange(w http.ResponseWriter, r *http.Request, uc *upstreamCon
 		}
 	}
 	resp, err := http.ReadResponse(uc.br, r)
+	// Informational answers (103 Early Hints) come before the real one;
+	// skip them. 101 only answers upgrades, which take ReverseProxy.
+	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+		resp, err = http.ReadResponse(uc.br, r)
+	}
 	// Stop the watch before the connection can return to the pool; if it
 	// already fired, the deadline it set would break the next request.
 	if !stop() {

@@ -572,3 +572,18 @@ func TestClientGoneCancelsUpstream(t *testing.T) {
 		t.Fatal("the upstream request outlived its client")
 	}
 }
+
+func TestInformationalResponseSkipped(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		fmt.Fprint(w, "final")
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
+	if code, body := get(t, f.url+"/", "lhy.kr", nil); code != 200 || body != "final" {
+		t.Errorf("after 103: %d %q", code, body)
+	}
+}
