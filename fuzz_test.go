@@ -2,6 +2,7 @@ package hostguard
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -75,4 +76,33 @@ func FuzzNew(f *testing.F) {
 			t.Fatalf("entry %q does not admit itself", entry)
 		}
 	})
+}
+
+// TestEveryByteEveryPosition puts every byte value at every position of
+// names long enough for the word-at-a-time scan, and a dot at every pair of
+// positions, and compares Allow with the reference.
+func TestEveryByteEveryPosition(t *testing.T) {
+	lists := [][]string{{"*"}, {".example.org", "ab.cd.ef.gh.ij.kl.mn.op.example.org"}}
+	bases := []string{"abcdefghijklmnopqrstuvwxyz.example.org", "ab.cd.ef.gh.ij.kl.mn.op.example.org:8080", strings.Repeat("a", 63) + ".example.org"}
+	for _, list := range lists {
+		g := mustNew(t, Options{AllowedHosts: list})
+		check := func(h string) {
+			if got, want := g.Allow(h), refAllow(list, nil, h); got != want {
+				t.Fatalf("list %q: Allow(%q) = %v, reference %v", list, h, got, want)
+			}
+		}
+		for _, base := range bases {
+			for p := range len(base) {
+				for b := range 256 {
+					check(base[:p] + string([]byte{byte(b)}) + base[p+1:])
+				}
+				for q := p + 1; q < len(base); q++ {
+					d := []byte(base)
+					d[p], d[q] = '.', '.'
+					check(string(d))
+				}
+			}
+			check(strings.ToUpper(base))
+		}
+	}
 }

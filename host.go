@@ -1,6 +1,7 @@
 package hostguard
 
 import (
+	"math/bits"
 	"net/netip"
 )
 
@@ -153,10 +154,30 @@ func parseHost(s string) (h host, r Reason) {
 		h.addr = a
 		rest = s[end+1:]
 	} else {
-		start := 0             // index where the label being read starts
-		acc := uint8(clsDigit) // AND of the classes in that label
-		or := uint8(0)         // OR of all classes
+		start := 0     // index where the label being read starts
+		or := uint8(0) // OR of the classes of the bytes read one at a time
+		upper := false
 		i := 0
+		// Eight bytes at a time while they are all name bytes; the byte
+		// loop below finishes the tail and finds any bad byte.
+		for ; i+8 <= len(s); i += 8 {
+			w := load64(s, i)
+			up := between(w, 'A'-1, 'Z'+1)
+			if between(w, 'a'-1, 'z'+1)|between(w, '0'-1, '9'+1)|between(w, '-'-1, '.'+1)|up != msb {
+				break
+			}
+			upper = upper || up != 0
+			for dots := between(w, '.'-1, '.'+1); dots != 0; dots &= dots - 1 {
+				at := i + bits.TrailingZeros64(dots)/8
+				if at == start {
+					return h, ReasonEmptyLabel // leading dot or ".."
+				}
+				if at-start > maxLabelLen {
+					return h, ReasonLabelTooLong
+				}
+				start = at + 1
+			}
+		}
 		for ; i < len(s); i++ {
 			c := s[i]
 			cls := byteClass[c]
@@ -171,10 +192,8 @@ func parseHost(s string) (h host, r Reason) {
 				if i-start > maxLabelLen {
 					return h, ReasonLabelTooLong
 				}
-				start, acc = i+1, clsDigit
-				continue
+				start = i + 1
 			}
-			acc &= cls
 		}
 		rest = s[i:]
 		if rest != "" && rest[0] != ':' {
@@ -185,7 +204,6 @@ func parseHost(s string) (h host, r Reason) {
 		}
 		n := i // length of the name without one trailing dot
 		last := s[start:i]
-		digits := acc != 0
 		if i == start {
 			if i == 0 {
 				if rest == "" {
@@ -196,10 +214,8 @@ func parseHost(s string) (h host, r Reason) {
 			// A trailing dot: the last label is the one before it.
 			n--
 			last = s[lastIndexDot(s[:n])+1 : n]
-			digits = isNumber(last)
-		} else if !digits {
-			digits = len(last) >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X') && isNumber(last)
 		}
+		digits := isNumber(last)
 		if n > maxNameLen {
 			return h, ReasonNameTooLong
 		}
@@ -213,7 +229,7 @@ func parseHost(s string) (h host, r Reason) {
 			}
 			h.addr = a
 		} else {
-			h.name, h.upper = s[:n], or&clsUpper != 0
+			h.name, h.upper = s[:n], upper || or&clsUpper != 0
 		}
 	}
 	if rest == "" {
@@ -301,4 +317,25 @@ func lowerASCII(buf *[maxNameLen]byte, s string) []byte {
 		b[i] = c
 	}
 	return b
+}
+
+// Word-at-a-time helpers (Bit Twiddling Hacks: "determine if a word has a
+// byte between m and n").
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// load64 reads s[i:i+8] as a little-endian word; the compiler makes it one
+// load.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// between sets the high bit of every byte b of w with lo < b < hi, for
+// 0 <= lo <= 127 and 0 <= hi <= 128; bytes of 0x80 and above never match.
+func between(w uint64, lo, hi uint64) uint64 {
+	return (lsb*(127+hi) - w&(lsb*127)) & ^w & (w&(lsb*127) + lsb*(127-lo)) & msb
 }
