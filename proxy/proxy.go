@@ -73,7 +73,6 @@ type Proxy struct {
 	guard       *hostguard.Guard
 	handler     http.Handler // the Guard's middleware around forward
 	canonical   string
-	trusted     []netip.Prefix
 	upstream    *url.URL
 	rp          *httputil.ReverseProxy
 	pool        *connPool // the fast path; nil when the upstream needs ReverseProxy
