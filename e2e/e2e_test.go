@@ -206,7 +206,7 @@ func freePort(t *testing.T) int {
 }
 
 // lb is HAProxy configured like an ALB target group: an HTTP check every
-// 500 ms on /health/ with Host: <target ip>:<port> and the ELB User-Agent,
+// second on /health/ with Host: <target ip>:<port> and the ELB User-Agent,
 // 200 healthy, two checks to change state.
 type lb struct {
 	url  string // the frontend
@@ -231,7 +231,7 @@ backend app
     option httpchk
     http-check send meth GET uri /health/ ver HTTP/1.1 hdr Host {{.Addr}} hdr User-Agent ELB-HealthChecker/2.0 hdr Connection close
     http-check expect status 200
-    default-server inter 500ms fall 2 rise 2
+    default-server inter 1s fall 2 rise 2
     server {{.Name}} {{.Addr}} check
 {{end}}`))
 
