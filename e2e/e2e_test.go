@@ -256,6 +256,19 @@ func startLB(t *testing.T, ins []instance) *lb {
 	f.Close()
 	start(t, "haproxy", nil, dir, "haproxy", "-db", "-f", cfg)
 	waitListening(t, fmt.Sprintf("127.0.0.1:%d", port))
+	// The stats socket may appear after the frontend listens.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HAProxy's stats socket never appeared: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return &lb{url: fmt.Sprintf("http://127.0.0.1:%d", port), sock: sock}
 }
 
