@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"testing"
+
+	"github.com/hostguard/hostguard"
+)
+
+// BenchmarkForward sends small requests over one kept-alive client
+// connection through hostguard's proxy and, as the peer in the same run,
+// through a stock httputil.ReverseProxy, to the same loopback upstream.
+// bench/proxy.sh measures the same under load against nginx.
+func BenchmarkForward(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "hello from the upstream\n")
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	g, _ := hostguard.New(hostguard.Options{AllowedHosts: []string{"lhy.kr"}, Logger: quiet()})
+	hg, err := New(Options{Guard: g, Upstream: u, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"hostguard", hg},
+		{"stock-reverseproxy", httputil.NewSingleHostReverseProxy(u)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- Serve(ctx, l, tc.h, ServerOptions{Logger: quiet()}) }()
+			defer func() { cancel(); <-done }()
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			req, _ := http.NewRequest("GET", "http://"+l.Addr().String()+"/", nil)
+			req.Host = "lhy.kr"
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
