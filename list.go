@@ -80,6 +80,7 @@ type EntryError struct {
 	Reason string // what is wrong with it, and how to fix it
 }
 
+// Error names the entry and says what is wrong with it.
 func (e *EntryError) Error() string {
 	return fmt.Sprintf("hostguard: invalid allow-list entry %q: %s", e.Entry, e.Reason)
 }

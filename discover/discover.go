@@ -80,6 +80,7 @@ func ParsePlatform(s string) (Platform, error) {
 	return Auto, fmt.Errorf("unknown platform %q; use auto, %s", s, strings.Join(names, ", "))
 }
 
+// String returns the platform's name, "auto" for Auto.
 func (p Platform) String() string {
 	if p == Auto {
 		return "auto"

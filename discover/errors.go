@@ -18,6 +18,7 @@ type SourceError struct {
 	Hint   string // the likely fix
 }
 
+// Error names the source, the URL, the failure and the likely fix.
 func (e *SourceError) Error() string {
 	s := "discover: " + e.Source
 	if e.URL != "" {
@@ -30,6 +31,7 @@ func (e *SourceError) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying failure.
 func (e *SourceError) Unwrap() error { return e.Err }
 
 // StatusError is an unexpected HTTP status from a metadata service.
@@ -37,6 +39,7 @@ type StatusError struct {
 	Code int
 }
 
+// Error returns "HTTP status N".
 func (e *StatusError) Error() string { return fmt.Sprintf("HTTP status %d", e.Code) }
 
 // HTTPStatusCode returns the status, as the AWS SDK's errors do.
