@@ -47,6 +47,13 @@ func BenchmarkForward(b *testing.B) {
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 			req, _ := http.NewRequest("GET", "http://"+l.Addr().String()+"/", nil)
 			req.Host = "lhy.kr"
+			// What a browser sends; Connection is what most clients add.
+			req.Header.Set("Connection", "keep-alive")
+			req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+			req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
+			req.Header.Set("Accept-Encoding", "gzip, deflate, br")
+			req.Header.Set("Accept-Language", "en-US,en;q=0.5")
+			req.Header.Set("Cookie", "sessionid=abc123; csrftoken=def456")
 			b.ReportAllocs()
 			for b.Loop() {
 				resp, err := client.Do(req)

@@ -280,15 +280,23 @@ func newTransport(o Options) http.RoundTripper {
 	return rt
 }
 
-// bufferPool reuses the 32 KiB copy buffers of ReverseProxy.
+const copyBufSize = 32 << 10
+
+// bufferPool reuses the 32 KiB copy buffers of both forwarding paths. It
+// pools array pointers, so neither Get nor Put allocates.
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufSize]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(s []byte) { b.p.Put(&s) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufSize]byte)[:] }
+
+func (b *bufferPool) Put(s []byte) {
+	if cap(s) >= copyBufSize {
+		b.p.Put((*[copyBufSize]byte)(s[:copyBufSize]))
+	}
+}
 
 // isIPHost reports whether a Host value (with or without port) is an IP
 // literal.
