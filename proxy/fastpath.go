@@ -273,7 +273,7 @@ func copyBody(w http.ResponseWriter, resp *http.Response, bufs *bufferPool) erro
 
 func removeConnectionHeaders(h http.Header, connection []string) {
 	for _, v := range connection {
-		for _, f := range strings.Split(v, ",") {
+		for f := range strings.SplitSeq(v, ",") {
 			if f = textproto.TrimString(f); f != "" {
 				h.Del(f)
 			}
@@ -355,7 +355,7 @@ func writeHeader(bw *bufio.Writer, k, v string) {
 // namedIn reports whether the Connection header values name k.
 func namedIn(connection []string, k string) bool {
 	for _, v := range connection {
-		for _, f := range strings.Split(v, ",") {
+		for f := range strings.SplitSeq(v, ",") { // runs for every header: no allocation
 			if strings.EqualFold(textproto.TrimString(f), k) {
 				return true
 			}
