@@ -186,6 +186,14 @@ func (g *Guard) Allow(host string) bool {
 	return r == ReasonNone
 }
 
+// IsIPLiteral reports whether host, a Host header value, is well formed and
+// names an IP address ("10.0.1.23:80", "[2001:db8::1]") rather than a name.
+// It does not allocate.
+func IsIPLiteral(host string) bool {
+	h, r := parseHost(host)
+	return r == ReasonNone && h.isIP()
+}
+
 // Decision is the outcome of [Guard.Check].
 type Decision struct {
 	// Host is the normalised host: lower case, without a trailing dot,

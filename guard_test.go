@@ -381,3 +381,17 @@ func TestTrustedPeer(t *testing.T) {
 		t.Error("no trusted proxies: nobody is trusted")
 	}
 }
+
+func TestIsIPLiteral(t *testing.T) {
+	for h, want := range map[string]bool{
+		"10.0.1.23": true, "10.0.1.23:80": true, "10.0.1.23.": true, "[2001:db8::1]:8080": true, "[::ffff:10.0.0.1]": true,
+		"lhy.kr": false, "lhy.kr:80": false, "010.1": false, "[::1": false, "": false, "1.2.3.4@evil": false,
+	} {
+		if got := IsIPLiteral(h); got != want {
+			t.Errorf("IsIPLiteral(%q) = %v, want %v", h, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { IsIPLiteral("[2001:db8::1]:8080") }); n != 0 {
+		t.Errorf("IsIPLiteral allocates %v times", n)
+	}
+}

@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -209,7 +208,7 @@ func (p *Proxy) outboundHeaders(in *http.Request) (host, xff, xfh, xfp string, k
 	if xfh == "" {
 		xfh = in.Host
 	}
-	if p.canonical != "" && isIPHost(in.Host) {
+	if p.canonical != "" && hostguard.IsIPLiteral(in.Host) {
 		host, xfh = p.canonical, in.Host
 	}
 	return host, xff, xfh, xfp, keepForwarded
@@ -296,23 +295,4 @@ func (b *bufferPool) Put(s []byte) {
 	if cap(s) >= copyBufSize {
 		b.p.Put((*[copyBufSize]byte)(s[:copyBufSize]))
 	}
-}
-
-// isIPHost reports whether a Host value (with or without port) is an IP
-// literal.
-func isIPHost(h string) bool {
-	if strings.HasPrefix(h, "[") {
-		return true
-	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		h = h[:i]
-	}
-	h = strings.TrimSuffix(h, ".")
-	// Only digits and dots can be an IPv4 address; checking first spares
-	// names the parse error's allocation.
-	if h == "" || strings.Trim(h, "0123456789.") != "" {
-		return false
-	}
-	_, err := netip.ParseAddr(h)
-	return err == nil
 }
