@@ -11,11 +11,12 @@ import (
 )
 
 func runDiscover(e *env, args []string) int {
-	fs := newFlagSet(e, "discover", "[--platform P] [--format lines|csv|json] [--timeout D] [--self ADDR] [--verbose]")
-	df := addDiscoveryFlags(fs, e)
+	ef := newEnvFlags(e, "discover", "[--platform P] [--format lines|csv|json] [--timeout D] [--self ADDR] [--verbose]")
+	fs := ef.fs
+	df := addDiscoveryFlags(ef)
 	format := fs.String("format", "lines", "output: lines (one address each), csv (address,sources) or json")
 	verbose := fs.Bool("verbose", false, "explain on standard error what was detected and where each address came from")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := ef.parse(args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {

@@ -14,18 +14,18 @@ import (
 const execArgs = "--allow LIST --env NAME [--sep ,] [--allow-missing] [--check] [discovery flags] -- COMMAND [ARGS...]"
 
 func runExec(e *env, args []string) int {
-	fs := newFlagSet(e, "exec", execArgs)
-	var allow listFlag
-	_ = allow.Set(e.getenv("HOSTGUARD_ALLOW"))
-	fs.Var(&allow, "allow", "allow list, comma separated; repeatable; @self is replaced by the discovered addresses (env HOSTGUARD_ALLOW)")
-	name := fs.String("env", envOr(e, "HOSTGUARD_ENV", ""), "environment variable that receives the list, such as DJANGO_ALLOWED_HOSTS (env HOSTGUARD_ENV)")
-	sep := fs.String("sep", envOr(e, "HOSTGUARD_SEP", ","), "separator between the list's entries (env HOSTGUARD_SEP)")
+	ef := newEnvFlags(e, "exec", execArgs)
+	fs := ef.fs
+	allowFlag := ef.list("allow", "HOSTGUARD_ALLOW", "allow list; @self is replaced by the discovered addresses")
+	name := ef.str("env", "HOSTGUARD_ENV", "", "environment variable that receives the list, such as DJANGO_ALLOWED_HOSTS")
+	sep := ef.str("sep", "HOSTGUARD_SEP", ",", "separator between the list's entries")
 	allowMissing := fs.Bool("allow-missing", false, "start the command even when discovery fails, with @self left out")
 	check := fs.Bool("check", false, "validate the flags and the list, print what would run, and exit without discovery, looking up the command or starting anything")
-	df := addDiscoveryFlags(fs, e)
-	if code, ok := parseFlags(fs, args); !ok {
+	df := addDiscoveryFlags(ef)
+	if code, ok := ef.parse(args); !ok {
 		return code
 	}
+	allow := *allowFlag
 	fail := func(code int, format string, a ...any) int {
 		fmt.Fprintf(e.stderr, "hostguard exec: "+format+"\n", a...)
 		return code

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,58 +50,77 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 }
 
 // envFlags registers flags whose defaults come from environment variables
-// and remembers the variables that did not parse, so the command can name
+// and remembers the variables that did not parse, so that parse can name
 // them.
 type envFlags struct {
 	fs   *flag.FlagSet
 	e    *env
+	cmd  string
 	errs []error
 }
 
-func (f *envFlags) duration(name, envName string, def time.Duration, usage string) *time.Duration {
-	d := def
-	if v := f.e.getenv(envName); v != "" {
-		p, err := time.ParseDuration(v)
-		if err != nil || p < 0 {
-			f.errs = append(f.errs, fmt.Errorf("%s=%q is not a duration; write it as 30s or 2m", envName, v))
-		} else {
-			d = p
-		}
+func newEnvFlags(e *env, cmd, args string) *envFlags {
+	return &envFlags{fs: newFlagSet(e, cmd, args), e: e, cmd: cmd}
+}
+
+// parse parses args, then reports the environment variables that did not
+// parse. It returns the exit code to use when the command must stop.
+func (f *envFlags) parse(args []string) (int, bool) {
+	if code, ok := parseFlags(f.fs, args); !ok {
+		return code, false
 	}
+	if err := errors.Join(f.errs...); err != nil {
+		fmt.Fprintf(f.e.stderr, "hostguard %s: %v\n", f.cmd, err)
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// fromEnv returns the parsed value of the environment variable envName, or
+// def when it is unset or does not parse (then the error is remembered).
+func fromEnv[T any](f *envFlags, envName string, def T, parse func(string) (T, error), want string) T {
+	v := f.e.getenv(envName)
+	if v == "" {
+		return def
+	}
+	p, err := parse(v)
+	if err != nil {
+		f.errs = append(f.errs, fmt.Errorf("%s=%q is not %s", envName, v, want))
+		return def
+	}
+	return p
+}
+
+func nonNegative[T int | time.Duration](parse func(string) (T, error)) func(string) (T, error) {
+	return func(s string) (T, error) {
+		v, err := parse(s)
+		if err == nil && v < 0 {
+			err = errors.New("negative")
+		}
+		return v, err
+	}
+}
+
+func (f *envFlags) duration(name, envName string, def time.Duration, usage string) *time.Duration {
+	d := fromEnv(f, envName, def, nonNegative(time.ParseDuration), "a duration; write it as 30s or 2m")
 	f.fs.DurationVar(&d, name, d, usage+" (env "+envName+")")
 	return &d
 }
 
 func (f *envFlags) boolean(name, envName, usage string) *bool {
-	b := false
-	if v := f.e.getenv(envName); v != "" {
-		p, err := strconv.ParseBool(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("%s=%q is not a boolean; write true or false", envName, v))
-		}
-		b = p
-	}
+	b := fromEnv(f, envName, false, strconv.ParseBool, "a boolean; write true or false")
 	f.fs.BoolVar(&b, name, b, usage+" (env "+envName+")")
 	return &b
 }
 
 func (f *envFlags) integer(name, envName string, def int, usage string) *int {
-	n := def
-	if v := f.e.getenv(envName); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 0 {
-			f.errs = append(f.errs, fmt.Errorf("%s=%q is not a whole number", envName, v))
-		} else {
-			n = p
-		}
-	}
+	n := fromEnv(f, envName, def, nonNegative(strconv.Atoi), "a whole number")
 	f.fs.IntVar(&n, name, n, usage+" (env "+envName+")")
 	return &n
 }
 
 func (f *envFlags) str(name, envName, def, usage string) *string {
-	s := f.fs.String(name, envOr(f.e, envName, def), usage+" (env "+envName+")")
-	return s
+	return f.fs.String(name, cmp.Or(f.e.getenv(envName), def), usage+" (env "+envName+")")
 }
 
 func (f *envFlags) list(name, envName, usage string) *listFlag {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,8 +22,8 @@ import (
 const proxyArgs = "--allow LIST [--listen ADDR] [--upstream URL] [--canonical-host H] [--trusted-proxy CIDR] [--metrics ADDR] [discovery flags]"
 
 func runProxy(e *env, args []string) int {
-	fs := newFlagSet(e, "proxy", proxyArgs)
-	ef := &envFlags{fs: fs, e: e}
+	ef := newEnvFlags(e, "proxy", proxyArgs)
+	fs := ef.fs
 	allow := ef.list("allow", "HOSTGUARD_ALLOW", "allow list entries, such as lhy.kr,@self (required)")
 	listen := ef.str("listen", "HOSTGUARD_LISTEN", ":8080", "address to serve on")
 	upstream := ef.str("upstream", "HOSTGUARD_UPSTREAM", "", "the application, such as http://127.0.0.1:8000; empty serves a built-in echo backend")
@@ -43,16 +42,13 @@ func runProxy(e *env, args []string) int {
 	refresh := ef.duration("refresh", "HOSTGUARD_REFRESH", 0, "rediscover @self this often (0: only at start and on SIGHUP)")
 	logFormat := ef.str("log-format", "HOSTGUARD_LOG_FORMAT", "text", "text or json")
 	check := fs.Bool("check", false, "validate the flags and the list and exit without discovering or serving")
-	df := addDiscoveryFlags(fs, e)
-	if code, ok := parseFlags(fs, args); !ok {
+	df := addDiscoveryFlags(ef)
+	if code, ok := ef.parse(args); !ok {
 		return code
 	}
 	fail := func(code int, format string, a ...any) int {
 		fmt.Fprintf(e.stderr, "hostguard proxy: "+format+"\n", a...)
 		return code
-	}
-	if err := errors.Join(ef.errs...); err != nil {
-		return fail(exitUsage, "%v", err)
 	}
 	if fs.NArg() > 0 {
 		return fail(exitUsage, "unexpected argument %q", fs.Arg(0))
