@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -31,13 +32,7 @@ type azureInstance struct {
 // Application Gateway's default probe uses 127.0.0.1, which the local
 // interfaces add.
 func (d *discoverer) azure(ctx context.Context, res *Result) error {
-	endpoint := d.o.AzureEndpoint
-	if endpoint == "" {
-		endpoint = d.getenv("HOSTGUARD_AZURE_ENDPOINT")
-	}
-	if endpoint == "" {
-		endpoint = "http://169.254.169.254"
-	}
+	endpoint := cmp.Or(d.o.AzureEndpoint, d.getenv("HOSTGUARD_AZURE_ENDPOINT"), "http://169.254.169.254")
 	url := strings.TrimRight(endpoint, "/") + "/metadata/instance?api-version=2021-02-01"
 	res.note("asking Azure IMDS at %s", endpoint)
 	var inst azureInstance

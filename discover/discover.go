@@ -27,6 +27,7 @@
 package discover
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -242,15 +243,12 @@ type discoverer struct {
 }
 
 func newDiscoverer(o Options) *discoverer {
-	d := &discoverer{o: o, timeout: o.Timeout, getenv: o.Getenv, sysRoot: o.SysRoot}
+	d := &discoverer{o: o, timeout: o.Timeout, getenv: o.Getenv, sysRoot: cmp.Or(o.SysRoot, "/sys")}
 	if d.timeout <= 0 {
 		d.timeout = DefaultTimeout
 	}
 	if d.getenv == nil {
 		d.getenv = os.Getenv
-	}
-	if d.sysRoot == "" {
-		d.sysRoot = "/sys"
 	}
 	return d
 }

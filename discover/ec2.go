@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,20 +34,12 @@ type imdsConfig struct {
 }
 
 func (d *discoverer) imdsConfig() imdsConfig {
-	c := imdsConfig{endpoint: d.o.IMDSEndpoint, mode: imds.EndpointModeStateIPv4}
-	if c.endpoint == "" {
-		c.endpoint = d.getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-	}
+	c := imdsConfig{mode: imds.EndpointModeStateIPv4}
+	def := imdsDefaultV4
 	if strings.EqualFold(d.getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"), "ipv6") {
-		c.mode = imds.EndpointModeStateIPv6
+		c.mode, def = imds.EndpointModeStateIPv6, imdsDefaultV6
 	}
-	if c.endpoint == "" {
-		c.endpoint = imdsDefaultV4
-		if c.mode == imds.EndpointModeStateIPv6 {
-			c.endpoint = imdsDefaultV6
-		}
-	}
-	c.endpoint = strings.TrimRight(c.endpoint, "/")
+	c.endpoint = strings.TrimRight(cmp.Or(d.o.IMDSEndpoint, d.getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT"), def), "/")
 	c.disabled = strings.EqualFold(d.getenv("AWS_EC2_METADATA_DISABLED"), "true")
 	c.noFallback = d.o.DisableIMDSv1 || strings.EqualFold(d.getenv("AWS_EC2_METADATA_V1_DISABLED"), "true")
 	return c

@@ -3,7 +3,9 @@ package discover
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -63,7 +65,7 @@ func (d *discoverer) ecs(ctx context.Context, res *Result) error {
 	case len(modes) == 0:
 		return &SourceError{Source: ecsSource, URL: url, Err: errors.New("the task lists no container network")}
 	}
-	res.note("%s: network mode %s: the load balancer targets the instance, asking EC2 metadata for its addresses", url, strings.Join(keys(modes), ", "))
+	res.note("%s: network mode %s: the load balancer targets the instance, asking EC2 metadata for its addresses", url, strings.Join(slices.Sorted(maps.Keys(modes)), ", "))
 	return d.ec2(ctx, res)
 }
 
@@ -72,12 +74,4 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
-}
-
-func keys(m map[string]bool) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

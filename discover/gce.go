@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -29,13 +30,7 @@ func (t retarget) RoundTrip(r *http.Request) (*http.Response, error) {
 // server. It never calls metadata.OnGCE, which probes 169.254.169.254
 // wherever it runs.
 func (d *discoverer) gce(ctx context.Context, res *Result) error {
-	host := d.o.GCEMetadataHost
-	if host == "" {
-		host = d.getenv("GCE_METADATA_HOST")
-	}
-	if host == "" {
-		host = "169.254.169.254"
-	}
+	host := cmp.Or(d.o.GCEMetadataHost, d.getenv("GCE_METADATA_HOST"), "169.254.169.254")
 	hc := d.httpClient(0)
 	hc.Transport = retarget{host: host, base: hc.Transport}
 	client := metadata.NewWithOptions(&metadata.Options{Client: hc})
