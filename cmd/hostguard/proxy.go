@@ -169,33 +169,31 @@ func logSelf(log *slog.Logger, res *discover.Result) {
 	}
 }
 
-// keepSelf refreshes @self on SIGHUP and, when every > 0, periodically. A
-// failed refresh keeps the previous addresses.
+// keepSelf refreshes @self periodically through discover.Watch (when
+// every > 0) and on SIGHUP. A failed refresh keeps the previous addresses.
 func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every time.Duration, log *slog.Logger, m *proxy.Metrics) {
+	report := func(res *discover.Result, err error) {
+		if err != nil {
+			log.Warn("hostguard proxy: refreshing @self failed; keeping the previous addresses", "error", err.Error())
+			return
+		}
+		logSelf(log, res)
+		if m != nil {
+			m.SetSelf(len(g.Self()))
+		}
+	}
+	if every > 0 {
+		go discover.Watch(ctx, g, o, every, report)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	var tick <-chan time.Time
-	if every > 0 {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		tick = t.C
-	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-		case <-tick:
-		}
-		res, err := discover.Fill(ctx, g, o)
-		if err != nil {
-			log.Warn("hostguard proxy: refreshing @self failed; keeping the previous addresses", "error", err.Error())
-			continue
-		}
-		logSelf(log, res)
-		if m != nil {
-			m.SetSelf(len(g.Self()))
+			report(discover.Fill(ctx, g, o))
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,14 +61,33 @@ func TestProxyRefusesWithoutSelf(t *testing.T) {
 	}
 }
 
+// syncBuffer is a bytes.Buffer that a process may write while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // startProcess runs the test binary as hostguard and waits until addr
 // accepts connections.
-func startProcess(t *testing.T, addr string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func startProcess(t *testing.T, addr string, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "HOSTGUARD_TEST_MAIN=1")
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +97,7 @@ func startProcess(t *testing.T, addr string, args ...string) (*exec.Cmd, *bytes.
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return cmd, &logs
+			return cmd, logs
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("hostguard did not listen on %s: %s", addr, logs.String())
@@ -119,6 +139,16 @@ func TestProxyProcessDrainsOnSIGTERM(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(m), "hostguard_self_addresses 1") {
 		t.Errorf("metrics: %s", m)
+	}
+
+	// SIGHUP rediscovers @self: the address is logged a second time.
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(logs.String(), `msg="hostguard proxy: @self"`) < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refresh after SIGHUP:\n%s", logs)
+		}
 	}
 
 	c, err := net.Dial("tcp", addr)
