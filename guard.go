@@ -212,9 +212,10 @@ func (d Decision) Allowed() bool { return d.Reason == ReasonNone }
 // Check is [Guard.Allow] with an explanation: the normalised host, the entry
 // that matched and, for a rejection, the reason.
 func (g *Guard) Check(value string) Decision {
-	entry, r := g.match(value)
+	h, pr := parseHost(value)
+	entry, r := g.decide(value, &h, pr)
 	d := Decision{Entry: entry, Reason: r}
-	if h, r := parseHost(value); r == ReasonNone {
+	if pr == ReasonNone {
 		d.Host = normalize(&h)
 	}
 	return d
@@ -236,16 +237,21 @@ func normalize(h *host) string {
 	return s
 }
 
-// match is the allocation-free core of Allow and Check.
+// match is the allocation-free core of Allow and the middleware.
 func (g *Guard) match(s string) (string, Reason) {
 	h, r := parseHost(s)
+	return g.decide(s, &h, r)
+}
+
+// decide matches the parsed host h of value s, whose parse gave r.
+func (g *Guard) decide(s string, h *host, r Reason) (string, Reason) {
 	if r != ReasonNone {
 		if r == ReasonEmpty && g.allowEmpty && s == "" {
 			return "", ReasonNone
 		}
 		return "", r
 	}
-	if e, ok := g.list.match(&h); ok {
+	if e, ok := g.list.match(h); ok {
 		return e, ReasonNone
 	}
 	if g.list.self && h.isIP() {
