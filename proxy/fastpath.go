@@ -207,7 +207,7 @@ func (p *Proxy) exchange(w http.ResponseWriter, r *http.Request, uc *upstreamCon
 	}
 	removeConnectionHeaders(h, resp.Header["Connection"])
 	if len(resp.Trailer) > 0 {
-		return p.fallbackAnswer(w, resp) // rare: let net/http announce trailers
+		return p.answerWithTrailers(w, resp) // rare: let net/http announce trailers
 	}
 	if resp.ContentLength >= 0 && h["Content-Length"] == nil {
 		h["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
@@ -224,9 +224,9 @@ func (p *Proxy) exchange(w http.ResponseWriter, r *http.Request, uc *upstreamCon
 	return nil
 }
 
-// fallbackAnswer copies a response with trailers, then drops the
+// answerWithTrailers copies a response with trailers, then drops the
 // connection (it is rare enough not to be worth pooling).
-func (p *Proxy) fallbackAnswer(w http.ResponseWriter, resp *http.Response) error {
+func (p *Proxy) answerWithTrailers(w http.ResponseWriter, resp *http.Response) error {
 	for k := range resp.Trailer {
 		w.Header().Add("Trailer", k)
 	}
