@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hostguard/hostguard/internal/aemm"
+	"github.com/hostguard/hostguard/internal/netwait"
 )
 
 // RequireEnv, when 1, makes missing parts a failure instead of a skip. CI
@@ -132,17 +133,8 @@ func (p *proc) output() string {
 
 func waitListening(t *testing.T, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := netwait.Listening(addr, 20*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hostguard/hostguard/internal/netwait"
 )
 
 func TestProxyCheck(t *testing.T) {
@@ -92,18 +94,10 @@ func startProcess(t *testing.T, addr string, args ...string) (*exec.Cmd, *syncBu
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return cmd, logs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hostguard did not listen on %s: %s", addr, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := netwait.Listening(addr, 15*time.Second); err != nil {
+		t.Fatalf("hostguard: %v: %s", err, logs.String())
 	}
+	return cmd, logs
 }
 
 func freeAddr(t *testing.T) string {

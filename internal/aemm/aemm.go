@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hostguard/hostguard/internal/netwait"
 )
 
 // Install is the command that installs the mock, for messages.
@@ -100,18 +102,9 @@ func Start(t testing.TB, c Config) *Mock {
 		log.Close()
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(filepath.Join(dir, "aemm.log"))
-			t.Fatalf("ec2-metadata-mock did not listen on %s: %s", addr, out)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := netwait.Listening(addr, 15*time.Second); err != nil {
+		out, _ := os.ReadFile(filepath.Join(dir, "aemm.log"))
+		t.Fatalf("ec2-metadata-mock: %v: %s", err, out)
 	}
 	return &Mock{URL: "http://" + addr}
 }
