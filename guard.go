@@ -182,16 +182,18 @@ func (g *Guard) Self() []netip.Addr { return slices.Clone(g.self.Load().addrs) }
 // "www.example.org:8443", is well formed and allowed by the list. It does
 // not allocate. An empty host is allowed only with [Options.AllowEmptyHost].
 func (g *Guard) Allow(host string) bool {
-	_, r := g.match(host)
-	return r == ReasonNone
+	if allowed, decided := g.list.quick(host); decided {
+		return allowed
+	}
+	return g.slow(host) == ReasonNone
 }
 
-// IsIPLiteral reports whether host, a Host header value, is well formed and
+// IsIPLiteral reports whether value, a Host header value, is well formed and
 // names an IP address ("10.0.1.23:80", "[2001:db8::1]") rather than a name.
 // It does not allocate.
-func IsIPLiteral(host string) bool {
-	h, r := parseHost(host)
-	return r == ReasonNone && h.isIP()
+func IsIPLiteral(value string) bool {
+	var h host
+	return h.parse(value) == ReasonNone && h.isIP()
 }
 
 // Decision is the outcome of [Guard.Check].
@@ -212,8 +214,9 @@ func (d Decision) Allowed() bool { return d.Reason == ReasonNone }
 // Check is [Guard.Allow] with an explanation: the normalised host, the entry
 // that matched and, for a rejection, the reason.
 func (g *Guard) Check(value string) Decision {
-	h, pr := parseHost(value)
-	entry, r := g.decide(value, &h, pr)
+	var h host
+	pr := h.parse(value)
+	entry, r := g.decide(value, &h, pr, false)
 	d := Decision{Entry: entry, Reason: r}
 	if pr == ReasonNone {
 		d.Host = normalize(&h)
@@ -237,21 +240,32 @@ func normalize(h *host) string {
 	return s
 }
 
-// match is the allocation-free core of Allow and the middleware.
-func (g *Guard) match(s string) (string, Reason) {
-	h, r := parseHost(s)
-	return g.decide(s, &h, r)
+// verdict is the allocation-free core of the middleware: Allow with the
+// reason for a rejection.
+func (g *Guard) verdict(s string) Reason {
+	if allowed, _ := g.list.quick(s); allowed {
+		return ReasonNone
+	}
+	return g.slow(s)
+}
+
+// slow is the full check after quick: parse, then match.
+func (g *Guard) slow(s string) Reason {
+	var h host
+	_, r := g.decide(s, &h, h.parse(s), true)
+	return r
 }
 
 // decide matches the parsed host h of value s, whose parse gave r.
-func (g *Guard) decide(s string, h *host, r Reason) (string, Reason) {
+// afterQuick says that [list.quick] found no exact name that allows h.
+func (g *Guard) decide(s string, h *host, r Reason, afterQuick bool) (string, Reason) {
 	if r != ReasonNone {
 		if r == ReasonEmpty && g.allowEmpty && s == "" {
 			return "", ReasonNone
 		}
 		return "", r
 	}
-	if e, ok := g.list.match(h); ok {
+	if e, ok := g.list.match(h, afterQuick); ok {
 		return e, ReasonNone
 	}
 	if g.list.self && h.isIP() {

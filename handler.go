@@ -37,7 +37,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 // rejected.
 func (g *Guard) checkRequest(r *http.Request) (string, Reason) {
 	if g.exempt == nil || !g.exempt[r.URL.Path] {
-		if _, reason := g.match(r.Host); reason != ReasonNone {
+		if reason := g.verdict(r.Host); reason != ReasonNone {
 			return r.Host, reason
 		}
 	}
@@ -101,7 +101,7 @@ func (g *Guard) checkList(v string, forwarded bool) (string, Reason) {
 		if elem == "" {
 			return elem, ReasonForwardedMalformed
 		}
-		if _, reason := g.match(elem); reason != ReasonNone {
+		if reason := g.verdict(elem); reason != ReasonNone {
 			if reason == ReasonNotAllowed {
 				return elem, ReasonForwardedNotAllowed
 			}
@@ -211,7 +211,8 @@ func (g *Guard) healthCheckHint(ua, bad string, reason Reason) string {
 			break
 		}
 	}
-	h, pr := parseHost(bad)
+	var h host
+	pr := h.parse(bad)
 	if !checker || pr != ReasonNone || !h.isIP() {
 		return ""
 	}

@@ -104,16 +104,15 @@ var byteClass = func() (t [256]uint8) {
 // host is a parsed, well-formed Host value. It refers to the parsed string,
 // so parsing allocates nothing.
 type host struct {
-	name  string     // the name without one trailing dot; empty for IP literals
-	upper bool       // name holds upper-case letters
-	addr  netip.Addr // the address when the host is an IP literal
-	port  uint16     // 0 when the value carries no port
+	name string     // the name without one trailing dot; empty for IP literals
+	addr netip.Addr // the address when the host is an IP literal
+	port uint16     // 0 when the value carries no port
 }
 
 // isIP reports whether the host is an IP literal.
 func (h *host) isIP() bool { return h.addr.IsValid() }
 
-// parseHost checks s against the Host grammar and splits it. It never
+// parse checks s against the Host grammar and splits it into h. It never
 // allocates. The grammar is Django's
 //
 //	^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$
@@ -121,9 +120,9 @@ func (h *host) isIP() bool { return h.addr.IsValid() }
 // applied after lower-casing, with one trailing dot dropped from names, plus
 // the structural rules documented on [Reason]. Everything is checked in one
 // pass over the name.
-func parseHost(s string) (h host, r Reason) {
+func (h *host) parse(s string) Reason {
 	if s == "" {
-		return h, ReasonEmpty
+		return ReasonEmpty
 	}
 	var rest string
 	if s[0] == '[' {
@@ -136,80 +135,81 @@ func parseHost(s string) (h host, r Reason) {
 			}
 			if byteClass[c]&(clsHex|clsDot|clsColon) == 0 {
 				if c == '%' {
-					return h, ReasonZone
+					return ReasonZone
 				}
-				return h, ReasonBadIPv6
+				return ReasonBadIPv6
 			}
 		}
 		if end < 0 {
-			return h, ReasonUnclosedBracket
+			return ReasonUnclosedBracket
 		}
 		lit := s[1:end]
 		// Django requires a colon inside the brackets; ParseAddr then
 		// decides whether it is a real IPv6 address.
 		a, err := netip.ParseAddr(lit)
 		if err != nil || !a.Is6() || !hasColon(lit) {
-			return h, ReasonBadIPv6
+			return ReasonBadIPv6
 		}
 		h.addr = a
 		rest = s[end+1:]
 	} else {
-		start := 0     // index where the label being read starts
-		or := uint8(0) // OR of the classes of the bytes read one at a time
-		upper := false
-		i := 0
-		// Eight bytes at a time while they are all name bytes; the byte
-		// loop below finishes the tail and finds any bad byte.
-		for ; i+8 <= len(s); i += 8 {
-			w := load64(s, i)
-			up := between(w, 'A'-1, 'Z'+1)
-			if between(w, 'a'-1, 'z'+1)|between(w, '0'-1, '9'+1)|between(w, '-'-1, '.'+1)|up != msb {
-				break
+		start := 0 // index where the label being read starts
+		i := 0     // bytes of s known to be name bytes
+		// Eight bytes at a time: the last word overlaps the one before
+		// it (or is read byte by byte when s is short) and is shifted so
+		// that it holds only the bytes not read yet, zero-extended.
+		for i < len(s) {
+			var w uint64
+			n := len(s) - i // bytes of s in w
+			switch {
+			case n >= 8:
+				w, n = load64(s, i), 8
+			case len(s) >= 8:
+				w = load64(s, len(s)-8) >> (64 - 8*n)
+			default:
+				for j := len(s) - 1; j >= i; j-- {
+					w = w<<8 | uint64(s[j])
+				}
 			}
-			upper = upper || up != 0
-			for dots := between(w, '.'-1, '.'+1); dots != 0; dots &= dots - 1 {
+			good := between(w, 'a'-1, 'z'+1) | between(w, '0'-1, '9'+1) | between(w, '-'-1, '.'+1) | between(w, 'A'-1, 'Z'+1)
+			k := n // name bytes at the start of w
+			if bad := ^good & msb; bad != 0 {
+				k = min(k, bits.TrailingZeros64(bad)/8)
+			}
+			keep := ^uint64(0) // the first k bytes
+			if k < 8 {
+				keep = 1<<(8*k) - 1
+			}
+			for dots := between(w, '.'-1, '.'+1) & keep; dots != 0; dots &= dots - 1 {
 				at := i + bits.TrailingZeros64(dots)/8
 				if at == start {
-					return h, ReasonEmptyLabel // leading dot or ".."
+					return ReasonEmptyLabel // leading dot or ".."
 				}
 				if at-start > maxLabelLen {
-					return h, ReasonLabelTooLong
+					return ReasonLabelTooLong
 				}
 				start = at + 1
 			}
-		}
-		for ; i < len(s); i++ {
-			c := s[i]
-			cls := byteClass[c]
-			if cls&clsName == 0 {
+			i += k
+			if k < 8 {
 				break
-			}
-			or |= cls
-			if c == '.' {
-				if i == start {
-					return h, ReasonEmptyLabel // leading dot or ".."
-				}
-				if i-start > maxLabelLen {
-					return h, ReasonLabelTooLong
-				}
-				start = i + 1
 			}
 		}
 		rest = s[i:]
 		if rest != "" && rest[0] != ':' {
-			return h, ReasonBadChar
+			return ReasonBadChar
 		}
 		if i-start > maxLabelLen {
-			return h, ReasonLabelTooLong
+			return ReasonLabelTooLong
 		}
 		n := i // length of the name without one trailing dot
 		last := s[start:i]
 		if i == start {
 			if i == 0 {
 				if rest == "" {
-					return h, ReasonEmpty
+					return ReasonEmpty
 				}
-				return h, ReasonEmptyLabel // ":80"
+				return ReasonEmptyLabel // ":80"
 			}
 			// A trailing dot: the last label is the one before it.
 			n--
@@ -217,7 +217,7 @@ func parseHost(s string) (h host, r Reason) {
 		}
 		digits := isNumber(last)
 		if n > maxNameLen {
-			return h, ReasonNameTooLong
+			return ReasonNameTooLong
 		}
 		if digits {
 			// Browsers read a name whose last label is a number as an IPv4
@@ -225,25 +225,25 @@ func parseHost(s string) (h host, r Reason) {
 			// as an address.
 			a, err := netip.ParseAddr(s[:n])
 			if err != nil || !a.Is4() {
-				return h, ReasonNumericName
+				return ReasonNumericName
 			}
 			h.addr = a
 		} else {
-			h.name, h.upper = s[:n], upper || or&clsUpper != 0
+			h.name = s[:n]
 		}
 	}
 	if rest == "" {
-		return h, ReasonNone
+		return ReasonNone
 	}
 	if rest[0] != ':' {
-		return h, ReasonBadChar // "[::1]x"
+		return ReasonBadChar // "[::1]x"
 	}
 	p, r := parsePort(rest[1:])
 	if r != ReasonNone {
-		return h, r
+		return r
 	}
 	h.port = p
-	return h, ReasonNone
+	return ReasonNone
 }
 
 func lastIndexDot(s string) int {
@@ -281,42 +281,25 @@ func isNumber(label string) bool {
 	return len(label) > 0
 }
 
-// parsePort parses the decimal digits after the colon.
+// parsePort parses the decimal digits after the colon. Leading zeros are
+// allowed, as in Django's grammar.
 func parsePort(s string) (uint16, Reason) {
-	if s == "" {
-		return 0, ReasonBadPort
-	}
-	v := 0
+	v := uint64(0)
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == ':' {
-			return 0, ReasonSecondPort
-		}
-		if c < '0' || c > '9' {
+		d := s[i] - '0'
+		if d > 9 {
+			if s[i] == ':' {
+				return 0, ReasonSecondPort
+			}
 			return 0, ReasonBadPort
 		}
-		v = v*10 + int(c-'0')
-		if v > 65535 {
-			return 0, ReasonBadPort
-		}
+		// Saturate instead of overflowing on a long run of digits.
+		v = min(v*10+uint64(d), 1<<20)
 	}
-	if v == 0 {
-		return 0, ReasonBadPort
+	if v == 0 || v > 65535 {
+		return 0, ReasonBadPort // also the empty port
 	}
 	return uint16(v), ReasonNone
-}
-
-// lowerASCII writes the lower-case form of the ASCII name s into buf.
-func lowerASCII(buf *[maxNameLen]byte, s string) []byte {
-	b := buf[:len(s)]
-	for i := range b {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b[i] = c
-	}
-	return b
 }
 
 // Word-at-a-time helpers (Bit Twiddling Hacks: "determine if a word has a

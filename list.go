@@ -60,10 +60,10 @@ func (r *portRule) add(port uint16, entry string) {
 // list is a compiled allow list. It is immutable after compile, so any
 // number of goroutines may match against it.
 type list struct {
-	any     string              // the "*" entry, "" if absent
-	self    bool                // "@self" present
-	names   map[string]portRule // exact names; also the apex of ".x" entries
-	domains map[string]portRule // "x" for ".x" and "*.x": proper subdomains of x
+	any     string    // the "*" entry, "" if absent
+	self    bool      // "@self" present
+	names   nameTable // exact names; also the apex of ".x" entries
+	domains nameTable // "x" for ".x" and "*.x": proper subdomains of x
 	// domainLabels has bit n set when some key of domains has n labels, so
 	// a host only looks up the parent domains that could be in the map.
 	domainLabels [2]uint64
@@ -72,6 +72,7 @@ type list struct {
 	entries      []string                  // entries as given, in order
 	firstName    string                    // the first exact name entry without port, normalised
 	admitsIPs    bool                      // some entry can admit an IP-literal host
+	namesOnly    bool                      // exact names are all the list can admit
 }
 
 // EntryError is returned by [New] for an allow-list entry that is not valid.
@@ -85,17 +86,28 @@ func (e *EntryError) Error() string {
 	return fmt.Sprintf("hostguard: invalid allow-list entry %q: %s", e.Entry, e.Reason)
 }
 
+// builder collects the name entries of a list before they are frozen into
+// tables.
+type builder struct {
+	*list
+	names   map[string]portRule
+	domains map[string]portRule
+}
+
 func compile(entries []string) (*list, error) {
-	l := &list{
+	b := builder{
+		list:    &list{ips: map[netip.Prefix]portRule{}},
 		names:   map[string]portRule{},
 		domains: map[string]portRule{},
-		ips:     map[netip.Prefix]portRule{},
 	}
 	for _, e := range entries {
-		if err := l.add(e); err != nil {
+		if err := b.add(e); err != nil {
 			return nil, err
 		}
 	}
+	l := b.list
+	l.names, l.domains = buildNameTable(b.names), buildNameTable(b.domains)
+	l.namesOnly = l.any == "" && len(b.domains) == 0 && !l.admitsIPs
 	for p := range l.ips {
 		if p.Addr().Is4() {
 			l.bits4 = appendUnique(l.bits4, p.Bits())
@@ -123,7 +135,7 @@ func addRule[K comparable](m map[K]portRule, key K, port uint16, entry string) {
 	m[key] = r
 }
 
-func (l *list) add(entry string) error {
+func (l *builder) add(entry string) error {
 	bad := func(format string, args ...any) error {
 		return &EntryError{Entry: entry, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -179,7 +191,8 @@ func (l *list) add(entry string) error {
 	if err != nil {
 		return bad("%v", err)
 	}
-	h, r := parseHost(ascii)
+	var h host
+	r := h.parse(ascii)
 	if r != ReasonNone {
 		return bad("%s", r)
 	}
@@ -287,9 +300,47 @@ func hostOfURL(s string) string {
 	return s
 }
 
+// quick decides the common cases before the full parse, which it leaves to
+// match when it reports decided false:
+//
+//   - a hit: the name part of s (up to the first ':', without one trailing
+//     dot) equals a name in the list, ignoring case, and the port is valid
+//     and allowed. The list's names are well formed, so a name equal to one
+//     of them is too, and needs no further check.
+//   - a miss, when exact names are all the list can admit: s is then either
+//     malformed or not allowed, and Allow need not know which.
+func (l *list) quick(s string) (allowed, decided bool) {
+	if l.any != "" || s == "" || s[0] == '[' {
+		return false, false
+	}
+	p := strings.IndexByte(s, ':')
+	if p < 0 {
+		p = len(s)
+	}
+	n := p
+	if n > 0 && s[n-1] == '.' {
+		n--
+	}
+	if r, ok := l.names.lookup(s[:n]); ok {
+		var port uint16
+		if p < len(s) {
+			var reason Reason
+			if port, reason = parsePort(s[p+1:]); reason != ReasonNone {
+				return false, true
+			}
+		}
+		if _, ok := r.match(port); ok {
+			return true, true
+		}
+		return false, false
+	}
+	return false, l.namesOnly
+}
+
 // match matches a parsed host against the list. It returns the entry that
-// allowed it, or "" and false. It does not consult @self.
-func (l *list) match(h *host) (string, bool) {
+// allowed it, or "" and false. It does not consult @self. afterQuick says
+// that quick found no exact name that allows h.
+func (l *list) match(h *host, afterQuick bool) (string, bool) {
 	if l.any != "" {
 		return l.any, true
 	}
@@ -308,24 +359,20 @@ func (l *list) match(h *host) (string, bool) {
 		}
 		return "", false
 	}
-	if !h.upper {
-		return matchName(l, h.name, h.port)
-	}
-	var buf [maxNameLen]byte
-	return matchName(l, lowerASCII(&buf, h.name), h.port)
-}
-
-// matchName matches a lower-case name, given as a string or as bytes so that
-// neither form is copied: the map lookups m[string(name)] do not allocate.
-func matchName[T string | []byte](l *list, name T, port uint16) (string, bool) {
-	if len(l.names) > 0 {
-		if r, ok := l.names[string(name)]; ok {
-			if e, ok := r.match(port); ok {
+	if !afterQuick {
+		if r, ok := l.names.lookup(h.name); ok {
+			if e, ok := r.match(h.port); ok {
 				return e, true
 			}
 		}
 	}
-	if len(l.domains) == 0 {
+	return l.matchDomain(h.name, h.port)
+}
+
+// matchDomain matches a well-formed name, in any case, against the domain
+// entries.
+func (l *list) matchDomain(name string, port uint16) (string, bool) {
+	if len(l.domains.slots) == 0 {
 		return "", false
 	}
 	// Walk the proper parent domains, from the top-level one down. labels
@@ -340,7 +387,7 @@ func matchName[T string | []byte](l *list, name T, port uint16) (string, bool) {
 			n = 127
 		}
 		if l.domainLabels[n/64]&(1<<(n%64)) != 0 {
-			if r, ok := l.domains[string(name[i+1:])]; ok {
+			if r, ok := l.domains.lookup(name[i+1:]); ok {
 				if e, ok := r.match(port); ok {
 					return e, true
 				}

@@ -1,0 +1,69 @@
+package hostguard
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestNameTable(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 7, 100, 5000} {
+		m := map[string]portRule{}
+		for i := range n {
+			m[fmt.Sprintf("h%d.example.com", i)] = portRule{anyPort: fmt.Sprint(i)}
+		}
+		tab := buildNameTable(m)
+		if tab.maxProbe > maxProbeLimit {
+			t.Errorf("n=%d: longest probe %d, limit %d", n, tab.maxProbe, maxProbeLimit)
+		}
+		for key, want := range m {
+			for _, k := range []string{key, strings.ToUpper(key)} {
+				r, ok := tab.lookup(k)
+				if !ok || r.anyPort != want.anyPort {
+					t.Fatalf("n=%d: lookup(%q) = %v, %v; want rule %q", n, k, r, ok, want.anyPort)
+				}
+			}
+			// One byte off, at either end, and one byte longer or shorter.
+			for _, k := range []string{"x" + key[1:], key[:len(key)-1] + "n", key + "m", key[:len(key)-1], key[:len(key)-1] + "N"} {
+				if _, ok := tab.lookup(k); ok {
+					t.Fatalf("n=%d: lookup(%q) found a key", n, k)
+				}
+			}
+		}
+	}
+}
+
+func TestHashNameIgnoresCase(t *testing.T) {
+	for n := range 40 {
+		s := strings.Repeat("aB-.9z", 7)[:n]
+		if hashName(s) != hashName(strings.ToLower(s)) {
+			t.Errorf("hashName(%q) differs from the hash of its lower-case form", s)
+		}
+		if n > 0 && hashName(s) == hashName(s[:n-1]) {
+			t.Errorf("hashName(%q) equals the hash of its prefix", s)
+		}
+	}
+}
+
+func TestEqualFold(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"example.com", "EXAMPLE.COM", true},
+		{"example.com", "Example.Com", true},
+		{"host-1.example.org", "HOST-1.EXAMPLE.ORG", true},
+		{"example.com", "example.con", false},
+		{"a-b", "a\rb", false},   // '\r' | 0x20 is '-': no such folding
+		{"a.b", "a\x0eb", false}, // '\x0e' | 0x20 is '.'
+		{"a@b", "a`b", false},
+		{"a_b", "a\x7fb", false},
+		{"abcdefghi", "ABCDEFGHJ", false},
+		{"abcdefgh{", "ABCDEFGH[", false},
+	}
+	for _, tt := range tests {
+		if got := equalFold(tt.a, tt.b); got != tt.want {
+			t.Errorf("equalFold(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
