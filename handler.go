@@ -34,35 +34,77 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 }
 
 // checkRequest returns the offending value and the reason when r must be
-// rejected.
+// rejected. It removes forwarded headers that came from an untrusted peer.
 func (g *Guard) checkRequest(r *http.Request) (string, Reason) {
-	if g.exempt == nil || !g.exempt[r.URL.Path] {
+	req := Request{
+		Host:          r.Host,
+		Path:          r.URL.Path,
+		RemoteAddr:    r.RemoteAddr,
+		ForwardedHost: r.Header[headerXFH],
+		Forwarded:     r.Header[headerForwarded],
+	}
+	bad, reason, drop := g.check(&req)
+	if drop {
+		delete(r.Header, headerXFH)
+		delete(r.Header, headerForwarded)
+	}
+	return bad, reason
+}
+
+// Request is what the Guard checks of a request, for servers other than
+// net/http (such as fasthttp); see [Guard.Inspect].
+type Request struct {
+	// Host is the Host header, or the authority of an absolute-form
+	// request target ("GET http://host/ HTTP/1.1"), which takes its place.
+	Host string
+	// Path, RemoteAddr ("ip:port") and UserAgent serve ExemptPaths, the
+	// trusted-proxy check and the rejection log.
+	Path, RemoteAddr, UserAgent string
+	// ForwardedHost and Forwarded hold every X-Forwarded-Host and
+	// Forwarded header value.
+	ForwardedHost, Forwarded []string
+}
+
+// Inspect checks r as [Guard.Handler] checks an *http.Request, for servers
+// other than net/http. A rejection is logged (rate limited) as Handler logs
+// it, and reported with the offending value and the reason; the server then
+// answers with [RejectStatus] and [RejectBody], as [Reject] does. When the
+// request may pass and dropForwarded is true, its X-Forwarded-Host and
+// Forwarded headers came from an untrusted peer: the server must remove them
+// before the application sees the request.
+func (g *Guard) Inspect(r *Request) (bad string, reason Reason, dropForwarded bool) {
+	bad, reason, dropForwarded = g.check(r)
+	if reason != ReasonNone {
+		g.logRejection(r, bad, reason)
+	}
+	return bad, reason, dropForwarded
+}
+
+func (g *Guard) check(r *Request) (bad string, reason Reason, dropForwarded bool) {
+	if g.exempt == nil || !g.exempt[r.Path] {
 		if reason := g.verdict(r.Host); reason != ReasonNone {
-			return r.Host, reason
+			return r.Host, reason, false
 		}
 	}
-	xfh, fwd := r.Header[headerXFH], r.Header[headerForwarded]
-	if len(xfh) == 0 && len(fwd) == 0 {
-		return "", ReasonNone
+	if len(r.ForwardedHost) == 0 && len(r.Forwarded) == 0 {
+		return "", ReasonNone, false
 	}
 	if !g.TrustedPeer(r.RemoteAddr) {
 		// Never hand a forwarded host from an untrusted peer to the
 		// application: it would trust it for redirects and links.
-		delete(r.Header, headerXFH)
-		delete(r.Header, headerForwarded)
-		return "", ReasonNone
+		return "", ReasonNone, true
 	}
-	for _, v := range xfh {
+	for _, v := range r.ForwardedHost {
 		if bad, reason := g.checkList(v, false); reason != ReasonNone {
-			return bad, reason
+			return bad, reason, false
 		}
 	}
-	for _, v := range fwd {
+	for _, v := range r.Forwarded {
 		if bad, reason := g.checkList(v, true); reason != ReasonNone {
-			return bad, reason
+			return bad, reason, false
 		}
 	}
-	return "", ReasonNone
+	return "", ReasonNone, false
 }
 
 // TrustedPeer reports whether remote, a Request.RemoteAddr, is inside
@@ -144,7 +186,13 @@ func RejectionFromContext(ctx context.Context) (Rejection, bool) {
 	return rj, ok
 }
 
-const rejectBody = "Bad Request: invalid Host header\n"
+// The default rejection, for servers that answer it themselves (see
+// [Guard.Inspect]): 400 with a short plain-text body that never repeats the
+// rejected value.
+const (
+	RejectStatus = http.StatusBadRequest
+	RejectBody   = "Bad Request: invalid Host header\n"
+)
 
 // Reject writes the default rejection: 400 with a short plain-text body that
 // never repeats the rejected value. An [Options.RejectHandler] that only
@@ -153,13 +201,13 @@ func Reject(w http.ResponseWriter, _ *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(rejectBody)))
-	w.WriteHeader(http.StatusBadRequest)
-	_, _ = io.WriteString(w, rejectBody)
+	h.Set("Content-Length", strconv.Itoa(len(RejectBody)))
+	w.WriteHeader(RejectStatus)
+	_, _ = io.WriteString(w, RejectBody)
 }
 
 func (g *Guard) rejectRequest(w http.ResponseWriter, r *http.Request, bad string, reason Reason) {
-	g.logRejection(r, bad, reason)
+	g.logRejection(&Request{Path: r.URL.Path, RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent()}, bad, reason)
 	if g.reject == nil {
 		Reject(w, r)
 		return
@@ -171,7 +219,7 @@ func (g *Guard) rejectRequest(w http.ResponseWriter, r *http.Request, bad string
 // healthCheckers are User-Agent markers of load-balancer health checks.
 var healthCheckers = [...]string{"ELB-HealthChecker", "kube-probe", "GoogleHC"}
 
-func (g *Guard) logRejection(r *http.Request, bad string, reason Reason) {
+func (g *Guard) logRejection(r *Request, bad string, reason Reason) {
 	if g.limiter == nil {
 		return
 	}
@@ -179,12 +227,12 @@ func (g *Guard) logRejection(r *http.Request, bad string, reason Reason) {
 		g.suppressed.Add(1)
 		return
 	}
-	ua := r.UserAgent()
+	ua := r.UserAgent
 	attrs := []slog.Attr{
 		slog.String("host", escape(bad)),
 		slog.String("reason", reason.String()),
 		slog.String("remote", r.RemoteAddr),
-		slog.String("path", escape(r.URL.Path)),
+		slog.String("path", escape(r.Path)),
 		slog.String("user_agent", escape(ua)),
 	}
 	if n := g.suppressed.Swap(0); n > 0 {

@@ -171,6 +171,14 @@ func TestHandlerForwardedHeaders(t *testing.T) {
 			for _, v := range tt.fwd {
 				r.Header.Add("Forwarded", v)
 			}
+			// Inspect, for servers other than net/http, decides alike.
+			_, reason, drop := g.Inspect(&Request{Host: r.Host, Path: "/", RemoteAddr: tt.remote, ForwardedHost: tt.xfh, Forwarded: tt.fwd})
+			if (reason == ReasonNone) != (tt.code == 200) {
+				t.Errorf("Inspect: reason %q, want code %d", reason, tt.code)
+			}
+			if want := tt.code == 200 && !g.TrustedPeer(tt.remote); drop != want {
+				t.Errorf("Inspect: dropForwarded %v, want %v", drop, want)
+			}
 			w := serve(g.Handler(rec), r)
 			if w.Code != tt.code {
 				t.Fatalf("code %d, want %d", w.Code, tt.code)
@@ -339,4 +347,23 @@ func ExampleNew_badEntry() {
 	_, err := New(Options{AllowedHosts: []string{"https://example.com/"}})
 	fmt.Println(err)
 	// Output: hostguard: invalid allow-list entry "https://example.com/": a URL is not a host; give the host name alone, for example "example.com"
+}
+
+// A server other than net/http checks a request through Inspect.
+func ExampleGuard_Inspect() {
+	g, _ := New(Options{AllowedHosts: []string{"example.com"}, Logger: slog.New(slog.DiscardHandler)})
+	for _, r := range []Request{
+		{Host: "example.com", Path: "/", RemoteAddr: "203.0.113.9:5555", ForwardedHost: []string{"evil.example"}},
+		{Host: "evil.example", Path: "/", RemoteAddr: "203.0.113.9:5555"},
+	} {
+		bad, reason, drop := g.Inspect(&r)
+		if reason != ReasonNone {
+			fmt.Printf("reject %q: %v (answer %d)\n", bad, reason, RejectStatus)
+			continue
+		}
+		fmt.Printf("pass %s, drop forwarded headers: %v\n", r.Host, drop)
+	}
+	// Output:
+	// pass example.com, drop forwarded headers: true
+	// reject "evil.example": host not in allow list (answer 400)
 }
