@@ -2,9 +2,14 @@
 # Measures, in one run on loopback with the same upstream and the same wrk
 # settings: the upstream direct, nginx as a reverse proxy with upstream
 # keep-alive, a stock httputil.ReverseProxy, and hostguard proxy. Prints
-# requests/s and p99 latency of each and the ratio hostguard/nginx.
+# requests/s and p99 latency of each and the ratios hostguard/nginx.
 #
-#   bench/proxy.sh [DURATION] [CONNECTIONS]     defaults: 10s 64
+#   bench/proxy.sh [DURATION] [CONNECTIONS] [ROUNDS]   defaults: 10s 64 3
+#
+# A small machine's speed drifts during a run, so nginx and hostguard are
+# measured in ROUNDS alternating rounds and each is reported by its median
+# round (by req/s; p99 is the median of the p99s). The upstream direct and
+# the stock proxy are measured once, for scale.
 #
 # Needs wrk and nginx (Debian packages wrk, nginx). Every process it starts
 # listens on 127.0.0.1 only and is stopped on exit.
@@ -12,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 duration=${1:-10s}
 conns=${2:-64}
+rounds=${3:-3}
 for c in wrk nginx go; do
 	command -v "$c" >/dev/null || { echo "proxy.sh: $c not found; apt-get install -y wrk nginx" >&2; exit 2; }
 done
@@ -79,17 +85,39 @@ run() {
 	echo "$1 $rps $p99"
 }
 
+# median of the numbers on stdin (units such as "ms" are kept)
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : v[NR / 2] }'
+}
+# p99 in ms, whatever unit wrk printed
+ms() {
+	awk '{ v = $1 + 0; if ($1 ~ /us$/) v /= 1000; else if ($1 ~ /[0-9]s$/ && $1 !~ /ms$/) v *= 1000; printf "%.2fms\n", v }'
+}
+
 results=()
-for target in "direct $UP" "nginx $NGINX" "stock-reverseproxy $STOCK" "hostguard $HG"; do
+for target in "direct $UP" "stock-reverseproxy $STOCK"; do
 	# shellcheck disable=SC2086
 	results+=("$(run $target)")
 done
+rounds_out=()
+for _ in $(seq "$rounds"); do
+	rounds_out+=("$(run nginx $NGINX)" "$(run hostguard $HG)")
+done
+for name in nginx hostguard; do
+	rps=$(printf '%s\n' "${rounds_out[@]}" | awk -v n=$name '$1 == n {print $2}' | median)
+	p99=$(printf '%s\n' "${rounds_out[@]}" | awk -v n=$name '$1 == n {print $3}' | ms | median)
+	results+=("$name $rps $p99")
+done
 printf '%-20s %12s %10s\n' target "req/s" p99
 for r in "${results[@]}"; do printf '%-20s %12s %10s\n' $r; done
+echo "rounds (nginx, hostguard alternating): $(printf '%s; ' "${rounds_out[@]}")"
 nginx_rps=$(printf '%s\n' "${results[@]}" | awk '$1 == "nginx" {print $2}')
 hg_rps=$(printf '%s\n' "${results[@]}" | awk '$1 == "hostguard" {print $2}')
 stock_rps=$(printf '%s\n' "${results[@]}" | awk '$1 == "stock-reverseproxy" {print $2}')
-awk -v h="$hg_rps" -v n="$nginx_rps" -v s="$stock_rps" 'BEGIN {
+nginx_p99=$(printf '%s\n' "${results[@]}" | awk '$1 == "nginx" {print $3 + 0}')
+hg_p99=$(printf '%s\n' "${results[@]}" | awk '$1 == "hostguard" {print $3 + 0}')
+awk -v h="$hg_rps" -v n="$nginx_rps" -v s="$stock_rps" -v hp="$hg_p99" -v np="$nginx_p99" 'BEGIN {
 	printf "hostguard/nginx throughput: %.2fx\n", h / n
+	printf "hostguard/nginx p99: %.2fx\n", hp / np
 	printf "stock-reverseproxy/nginx throughput: %.2fx\n", s / n
 }'

@@ -14,9 +14,10 @@ import (
 )
 
 // BenchmarkForward sends small requests over one kept-alive client
-// connection through hostguard's proxy and, as the peer in the same run,
-// through a stock httputil.ReverseProxy, to the same loopback upstream.
-// bench/proxy.sh measures the same under load against nginx.
+// connection through hostguard's proxy (Proxy.Serve, and the Proxy as an
+// http.Handler on net/http) and, as the peer in the same run, through a
+// stock httputil.ReverseProxy, to the same loopback upstream. bench/proxy.sh
+// measures under load against nginx.
 func BenchmarkForward(b *testing.B) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "hello from the upstream\n")
@@ -28,12 +29,20 @@ func BenchmarkForward(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	onNetHTTP := func(h http.Handler) func(context.Context, net.Listener) error {
+		return func(ctx context.Context, l net.Listener) error {
+			return Serve(ctx, l, h, ServerOptions{Logger: quiet()})
+		}
+	}
 	for _, tc := range []struct {
-		name string
-		h    http.Handler
+		name  string
+		serve func(context.Context, net.Listener) error
 	}{
-		{"hostguard", hg},
-		{"stock-reverseproxy", httputil.NewSingleHostReverseProxy(u)},
+		{"hostguard", func(ctx context.Context, l net.Listener) error {
+			return hg.Serve(ctx, l, ServerOptions{Logger: quiet()})
+		}},
+		{"hostguard-nethttp", onNetHTTP(hg)},
+		{"stock-reverseproxy", onNetHTTP(httputil.NewSingleHostReverseProxy(u))},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -42,7 +51,7 @@ func BenchmarkForward(b *testing.B) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- Serve(ctx, l, tc.h, ServerOptions{Logger: quiet()}) }()
+			go func() { done <- tc.serve(ctx, l) }()
 			defer func() { cancel(); <-done }()
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 			req, _ := http.NewRequest("GET", "http://"+l.Addr().String()+"/", nil)

@@ -10,6 +10,11 @@
 // application whose own list holds only its name keeps working unchanged.
 // X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Forwarded from
 // peers outside the trusted proxies are replaced, never passed through.
+//
+// [Proxy.Serve] is the production server (fasthttp's server and client, the
+// form `hostguard proxy` runs). A Proxy is also an http.Handler, built on
+// httputil.ReverseProxy, for embedding in a net/http server; it is slower
+// but behaves alike.
 package proxy
 
 import (
@@ -50,8 +55,11 @@ type Options struct {
 	// upstream. Empty: the first plain name of the Guard's list.
 	CanonicalHost string
 
-	// DialTimeout bounds connecting to the upstream; ResponseTimeout
-	// bounds waiting for its response headers. Zero: the defaults above.
+	// DialTimeout bounds connecting to the upstream. ResponseTimeout
+	// bounds the wait between two reads from it, like nginx's
+	// proxy_read_timeout (so the wait for the response headers, and any
+	// stall of a streamed body); as an http.Handler the Proxy bounds the
+	// wait for the headers only. Zero: the defaults above.
 	DialTimeout, ResponseTimeout time.Duration
 
 	// MaxIdleConns is the size of the keep-alive pool to the upstream.
@@ -69,16 +77,15 @@ type Options struct {
 // Proxy is an http.Handler that checks the Host and forwards to the
 // upstream.
 type Proxy struct {
-	guard       *hostguard.Guard
-	handler     http.Handler // the Guard's middleware around forward
-	canonical   string
-	upstream    *url.URL
-	rp          *httputil.ReverseProxy
-	pool        *connPool // the fast path; nil when the upstream needs ReverseProxy
-	bufs        *bufferPool
-	respTimeout time.Duration
-	log         *slog.Logger
-	metrics     *Metrics
+	guard     *hostguard.Guard
+	handler   http.Handler // the Guard's middleware around forward
+	canonical string
+	upstream  *url.URL
+	rp        *httputil.ReverseProxy
+	fast      *fastUpstream // the upstream for Serve; nil for the echo backend
+	bufs      *bufferPool
+	log       *slog.Logger
+	metrics   *Metrics
 }
 
 // New builds a Proxy. It fails when no canonical host can be had for a list
@@ -107,6 +114,10 @@ func New(o Options) (*Proxy, error) {
 		if o.Upstream.Scheme != "http" && o.Upstream.Scheme != "https" || o.Upstream.Host == "" {
 			return nil, fmt.Errorf("proxy: upstream %q is not an http:// or https:// URL with a host", o.Upstream)
 		}
+		if o.Upstream.RawQuery != "" || o.Upstream.Fragment != "" || o.Upstream.User != nil {
+			return nil, fmt.Errorf("proxy: upstream %q: give scheme, host, port and at most a path", o.Upstream)
+		}
+		p.fast = newFastUpstream(o)
 		p.bufs = newBufferPool()
 		p.rp = &httputil.ReverseProxy{
 			Rewrite:      p.rewrite,
@@ -116,19 +127,6 @@ func New(o Options) (*Proxy, error) {
 			ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 		}
 		next = p.rp
-		if o.Upstream.Scheme == "http" && (o.Upstream.Path == "" || o.Upstream.Path == "/") && o.Upstream.RawQuery == "" {
-			p.pool, p.respTimeout = newConnPool(o), o.ResponseTimeout
-			if p.respTimeout <= 0 {
-				p.respTimeout = DefaultResponseTimeout
-			}
-			next = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if fastEligible(r) {
-					p.forward(w, r)
-					return
-				}
-				p.rp.ServeHTTP(w, r)
-			})
-		}
 	}
 	if p.metrics != nil {
 		next = p.metrics.countAccepted(next)
@@ -185,33 +183,57 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 // has checked their hosts); from anyone else they are replaced. An IP-literal
 // Host becomes the canonical host, the original going to X-Forwarded-Host.
 func (p *Proxy) outboundHeaders(in *http.Request) (host, xff, xfh, xfp string, keepForwarded bool) {
-	client, _, err := net.SplitHostPort(in.RemoteAddr)
-	if err != nil {
-		client = in.RemoteAddr
+	o := outbound{client: in.RemoteAddr, tls: in.TLS != nil, host: in.Host}
+	if p.guard.TrustedPeer(in.RemoteAddr) {
+		o.trusted = true
+		o.priorXFF = strings.Join(in.Header["X-Forwarded-For"], ", ")
+		if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 {
+			o.priorXFP = v[0]
+		}
+		o.priorXFH = strings.Join(in.Header["X-Forwarded-Host"], ", ")
 	}
-	xff, xfp, host = client, "http", in.Host
-	if in.TLS != nil {
+	host, xff, xfh, xfp = p.decide(o)
+	return host, xff, xfh, xfp, o.trusted
+}
+
+// outbound is what decide needs of an accepted request, whichever server
+// read it.
+type outbound struct {
+	client   string // the peer, "ip:port"
+	tls      bool   // the request came over TLS
+	host     string // the Host the Guard accepted
+	trusted  bool   // the peer is a trusted proxy
+	priorXFF string // from a trusted peer: its X-Forwarded-For, -Proto and -Host
+	priorXFP string
+	priorXFH string
+}
+
+// decide returns the Host and forwarded headers for the upstream.
+func (p *Proxy) decide(o outbound) (host, xff, xfh, xfp string) {
+	client, _, err := net.SplitHostPort(o.client)
+	if err != nil {
+		client = o.client
+	}
+	xff, xfp, host = client, "http", o.host
+	if o.tls {
 		xfp = "https"
 	}
-	if p.guard.TrustedPeer(in.RemoteAddr) {
-		keepForwarded = true
-		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
-			xff = strings.Join(prior, ", ") + ", " + client
+	if o.trusted {
+		if o.priorXFF != "" {
+			xff = o.priorXFF + ", " + client
 		}
-		if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 {
-			xfp = v[0]
+		if o.priorXFP != "" {
+			xfp = o.priorXFP
 		}
-		if v := in.Header["X-Forwarded-Host"]; len(v) > 0 {
-			xfh = strings.Join(v, ", ")
-		}
+		xfh = o.priorXFH
 	}
 	if xfh == "" {
-		xfh = in.Host
+		xfh = o.host
 	}
-	if p.canonical != "" && hostguard.IsIPLiteral(in.Host) {
-		host, xfh = p.canonical, in.Host
+	if p.canonical != "" && hostguard.IsIPLiteral(o.host) {
+		host, xfh = p.canonical, o.host
 	}
-	return host, xff, xfh, xfp, keepForwarded
+	return host, xff, xfh, xfp
 }
 
 // upstreamError answers 502 (504 for a time-out) and logs why.
@@ -235,21 +257,6 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(code)
 	fmt.Fprintf(w, "%d %s: the application behind hostguard did not answer\n", code, http.StatusText(code))
-}
-
-func newConnPool(o Options) *connPool {
-	addr := o.Upstream.Host
-	if o.Upstream.Port() == "" {
-		addr = net.JoinHostPort(o.Upstream.Hostname(), "80")
-	}
-	p := &connPool{addr: addr, dial: o.DialTimeout, max: o.MaxIdleConns}
-	if p.dial <= 0 {
-		p.dial = DefaultDialTimeout
-	}
-	if p.max <= 0 {
-		p.max = DefaultMaxIdleConns
-	}
-	return p
 }
 
 func newTransport(o Options) http.RoundTripper {
@@ -281,7 +288,7 @@ func newTransport(o Options) http.RoundTripper {
 
 const copyBufSize = 32 << 10
 
-// bufferPool reuses the 32 KiB copy buffers of both forwarding paths. It
+// bufferPool reuses the 32 KiB copy buffers of ReverseProxy. It
 // pools array pointers, so neither Get nor Put allocates.
 type bufferPool struct{ p sync.Pool }
 

@@ -84,7 +84,23 @@ type fixture struct {
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// start serves a proxy with Proxy.Serve, the production server.
 func start(t *testing.T, gopts hostguard.Options, popts Options, sopts ServerOptions) *fixture {
+	t.Helper()
+	return startWith(t, gopts, popts, sopts, (*Proxy).Serve)
+}
+
+// startHandler serves a proxy as an http.Handler on net/http (Serve), the
+// form for embedding.
+func startHandler(t *testing.T, gopts hostguard.Options, popts Options, sopts ServerOptions) *fixture {
+	t.Helper()
+	return startWith(t, gopts, popts, sopts, func(p *Proxy, ctx context.Context, l net.Listener, o ServerOptions) error {
+		return Serve(ctx, l, p, o)
+	})
+}
+
+func startWith(t *testing.T, gopts hostguard.Options, popts Options, sopts ServerOptions,
+	serve func(*Proxy, context.Context, net.Listener, ServerOptions) error) *fixture {
 	t.Helper()
 	f := &fixture{upstream: &recordingUpstream{}}
 	if popts.Upstream == nil {
@@ -114,7 +130,7 @@ func start(t *testing.T, gopts hostguard.Options, popts Options, sopts ServerOpt
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stop, f.done = cancel, make(chan error, 1)
 	sopts.Logger = quiet()
-	go func() { f.done <- Serve(ctx, l, p, sopts) }()
+	go func() { f.done <- serve(p, ctx, l, sopts) }()
 	t.Cleanup(func() {
 		cancel()
 		<-f.done
@@ -463,6 +479,14 @@ func TestRawMalformedRequests(t *testing.T) {
 		{"oversize headers", "GET / HTTP/1.1\r\nHost: lhy.kr\r\nX-Big: " + strings.Repeat("a", 8192) + "\r\n\r\n", 431},
 		{"host with userinfo", "GET / HTTP/1.1\r\nHost: lhy.kr@evil.example\r\n\r\n", 400},
 		{"no Host (HTTP/1.0)", "GET / HTTP/1.0\r\n\r\n", 400},
+		{"empty Host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", 400},
+		{"NUL in Host", "GET / HTTP/1.1\r\nHost: lhy.kr\x00evil\r\n\r\n", 400},
+		{"double Host in other case", "GET / HTTP/1.1\r\nhost: lhy.kr\r\nHOST: evil.example\r\n\r\n", 400},
+		{"space before colon", "GET / HTTP/1.1\r\nHost : evil.example\r\nHost: lhy.kr\r\n\r\n", 400},
+		{"folded Host", "GET / HTTP/1.1\r\nHost: evil.example\r\n lhy.kr\r\n\r\n", 400},
+		{"two Content-Lengths", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400},
+		{"unknown transfer coding", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400},
+		{"chunked not last", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", f.addr)
@@ -545,8 +569,9 @@ func TestStalePooledConnection(t *testing.T) {
 	}
 }
 
-// TestClientGoneCancelsUpstream: a client that leaves while the upstream
-// works ends the upstream request too.
+// TestClientGoneCancelsUpstream: on net/http, a client that leaves while
+// the upstream works ends the upstream request too. (Proxy.Serve does not
+// watch the client while it waits; the response timeout bounds the wait.)
 func TestClientGoneCancelsUpstream(t *testing.T) {
 	canceled := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -558,7 +583,7 @@ func TestClientGoneCancelsUpstream(t *testing.T) {
 	}))
 	defer up.Close()
 	u, _ := url.Parse(up.URL)
-	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
+	f := startHandler(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -585,5 +610,80 @@ func TestInformationalResponseSkipped(t *testing.T) {
 	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
 	if code, body := get(t, f.url+"/", "lhy.kr", nil); code != 200 || body != "final" {
 		t.Errorf("after 103: %d %q", code, body)
+	}
+}
+
+// TestWhatTheUpstreamReceives checks the request line and headers the
+// upstream gets: the path as sent, no hop-by-hop headers (nor those the
+// Connection header names), a body framed once.
+func TestWhatTheUpstreamReceives(t *testing.T) {
+	type got struct {
+		uri    string
+		header http.Header
+		body   string
+		cl     int64
+		te     []string
+	}
+	gotc := make(chan got, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotc <- got{r.RequestURI, r.Header.Clone(), string(b), r.ContentLength, r.TransferEncoding}
+		w.Header().Set("Connection", "X-Up-Secret")
+		w.Header().Set("X-Up-Secret", "1")
+		w.Header().Set("Keep-Alive", "timeout=5")
+		fmt.Fprint(w, "ok")
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
+	for _, tt := range []struct {
+		name, raw, uri, body string
+		chunked              bool
+	}{
+		{"path kept as sent", "GET /a/../b%2Fc//d?x=1&y=%20 HTTP/1.1\r\nHost: lhy.kr\r\n" +
+			"Connection: X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nProxy-Authorization: Basic eDp5\r\nTe: trailers\r\n\r\n",
+			"/a/../b%2Fc//d?x=1&y=%20", "", false},
+		{"absolute-form becomes origin-form", "GET http://lhy.kr/p?q HTTP/1.1\r\nHost: lhy.kr\r\n\r\n", "/p?q", "", false},
+		{"Transfer-Encoding wins over Content-Length", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: 5\r\n" +
+			"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "/sum", "abc", true},
+		{"sized body", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: 5\r\n\r\nhello", "/sum", "hello", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprint(c, tt.raw)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			for _, k := range []string{"X-Up-Secret", "Keep-Alive"} {
+				if v := resp.Header.Get(k); v != "" {
+					t.Errorf("client got hop-by-hop response header %s: %q", k, v)
+				}
+			}
+			g := <-gotc
+			if g.uri != tt.uri {
+				t.Errorf("upstream request-target %q, want %q", g.uri, tt.uri)
+			}
+			for _, k := range []string{"X-Secret", "Keep-Alive", "Proxy-Authorization", "Te", "Connection"} {
+				if v := g.header.Get(k); v != "" {
+					t.Errorf("upstream got hop-by-hop header %s: %q", k, v)
+				}
+			}
+			if g.body != tt.body {
+				t.Errorf("upstream body %q, want %q", g.body, tt.body)
+			}
+			if tt.chunked && (g.cl != -1 || len(g.te) != 1 || g.te[0] != "chunked") {
+				t.Errorf("upstream framing: Content-Length %d, Transfer-Encoding %q; want chunked alone", g.cl, g.te)
+			}
+		})
 	}
 }

@@ -76,8 +76,7 @@ func runProxy(e *env, args []string) int {
 	var metrics *proxy.Metrics
 	gopts := hostguard.Options{AllowedHosts: *allow, AllowEmptyHost: *allowEmpty, TrustedProxies: *trusted, Logger: log}
 	if *metricsAddr != "" {
-		metrics = proxy.NewMetrics()
-		gopts.RejectHandler = metrics.RejectHandler()
+		metrics = proxy.NewMetrics() // the proxy counts rejections itself
 	}
 	g, err := hostguard.New(gopts)
 	if err != nil {
@@ -144,7 +143,7 @@ func runProxy(e *env, args []string) int {
 	log.Info("hostguard proxy: serving", "listen", l.Addr().String(), "upstream", upstreamName(up),
 		"allow", strings.Join(g.Entries(), ","), "canonical_host", p.Canonical(), "self", fmt.Sprint(g.Self()),
 		"trusted_proxies", strings.Join(*trusted, ","))
-	err = proxy.Serve(ctx, l, p, proxy.ServerOptions{
+	err = p.Serve(ctx, l, proxy.ServerOptions{
 		ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write,
 		MaxHeaderBytes: *maxHeader, Grace: *grace, Logger: log,
 	})
