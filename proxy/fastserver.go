@@ -12,10 +12,12 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hostguard/hostguard"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/time/rate"
 )
 
 // The production server. net/http spends most of a proxied request's cost
@@ -36,8 +38,11 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener, o ServerOptions) erro
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			code := fasthttp.StatusBadRequest
 			var small *fasthttp.ErrSmallBuffer
-			if errors.As(err, &small) {
+			switch {
+			case errors.As(err, &small):
 				code = fasthttp.StatusRequestHeaderFieldsTooLarge
+			case isTimeout(err):
+				code = fasthttp.StatusRequestTimeout
 			}
 			ctx.Error(fasthttp.StatusMessage(code)+"\n", code)
 			ctx.SetConnectionClose()
@@ -56,7 +61,10 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener, o ServerOptions) erro
 		DisableHeaderNamesNormalizing: true,
 		CloseOnShutdown:               true,
 		LazyRequestTime:               true, // ctx.Time is not used
-		Logger:                        slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+		// fasthttp logs every malformed request; never their bytes,
+		// and not more often than a scanner deserves.
+		Logger:                newLimitedLogger(o.Logger),
+		SecureErrorLogMessage: true,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(writeDeadlineListener{l, o.WriteTimeout}) }()
@@ -73,6 +81,32 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener, o ServerOptions) erro
 		return fmt.Errorf("%w (%s): %v", ErrGraceExceeded, o.Grace, err)
 	}
 	return nil
+}
+
+// limitedLogger passes fasthttp's own log records (malformed requests,
+// mostly) to slog at Warn: a burst of 10, then one every 6 seconds; the next
+// record after a gap counts the ones left out.
+type limitedLogger struct {
+	log        *slog.Logger
+	limit      *rate.Limiter
+	suppressed atomic.Uint64
+}
+
+func newLimitedLogger(log *slog.Logger) *limitedLogger {
+	return &limitedLogger{log: log, limit: rate.NewLimiter(rate.Every(6*time.Second), 10)}
+}
+
+// Printf implements fasthttp.Logger.
+func (l *limitedLogger) Printf(format string, args ...any) {
+	if !l.limit.Allow() {
+		l.suppressed.Add(1)
+		return
+	}
+	var attrs []slog.Attr
+	if n := l.suppressed.Swap(0); n > 0 {
+		attrs = append(attrs, slog.Uint64("suppressed", n))
+	}
+	l.log.LogAttrs(context.Background(), slog.LevelWarn, "hostguard proxy: "+fmt.Sprintf(format, args...), attrs...)
 }
 
 // fastUpstream is the fasthttp side of the upstream.
@@ -175,6 +209,7 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 		Host:       string(req.Host()),
 		Path:       string(req.URI().PathOriginal()),
 		RemoteAddr: remote,
+		UserAgent:  string(req.Header.UserAgent()), // for the rejection log
 	}
 	if v := req.Header.PeekAll("X-Forwarded-Host"); len(v) > 0 {
 		hreq.ForwardedHost = byteStrings(v)

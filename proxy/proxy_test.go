@@ -687,3 +687,78 @@ func TestWhatTheUpstreamReceives(t *testing.T) {
 		})
 	}
 }
+
+// TestRejectionLog: a rejection is logged with the request's details, and a
+// load balancer's health check on a private address gets the @self hint.
+func TestRejectionLog(t *testing.T) {
+	var buf syncBuffer
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}, Logger: slog.New(slog.NewTextHandler(&buf, nil))},
+		Options{}, ServerOptions{})
+	if code, _ := get(t, f.url+"/health", "10.0.1.23:80", map[string]string{"User-Agent": "ELB-HealthChecker/2.0"}); code != 400 {
+		t.Fatalf("code %d", code)
+	}
+	log := buf.String()
+	for _, want := range []string{"load-balancer health check rejected", "host=10.0.1.23:80", "path=/health",
+		"user_agent=ELB-HealthChecker/2.0", "add @self"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServerLogIsLimited: fasthttp logs every malformed request; a scanner
+// must not flood the log with them, nor put their bytes in it.
+func TestServerLogIsLimited(t *testing.T) {
+	g, err := hostguard.New(hostguard.Options{AllowedHosts: []string{"lhy.kr"}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Options{Guard: g, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx, l, ServerOptions{Logger: slog.New(slog.NewTextHandler(&buf, nil))}) }()
+	for range 50 {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: lhy.kr\r\nHost: SECRET-BYTES\r\n\r\n")
+		_, _ = io.ReadAll(c)
+		c.Close()
+	}
+	cancel()
+	<-done
+	log := buf.String()
+	if n := strings.Count(log, "\n"); n < 1 || n > 12 {
+		t.Errorf("%d log lines for 50 malformed requests, want 1 to 12:\n%s", n, log)
+	}
+	if strings.Contains(log, "SECRET-BYTES") {
+		t.Errorf("the log repeats request bytes:\n%s", log)
+	}
+}

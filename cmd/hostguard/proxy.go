@@ -37,7 +37,7 @@ func runProxy(e *env, args []string) int {
 	write := ef.duration("write-timeout", "HOSTGUARD_WRITE_TIMEOUT", proxy.DefaultWriteTimeout, "limit for each write to a client (streams may run longer)")
 	maxHeader := ef.integer("max-header-bytes", "HOSTGUARD_MAX_HEADER_BYTES", proxy.DefaultMaxHeaderBytes, "largest request header block; larger gets 431")
 	dialTimeout := ef.duration("upstream-dial-timeout", "HOSTGUARD_UPSTREAM_DIAL_TIMEOUT", proxy.DefaultDialTimeout, "limit for connecting to the upstream")
-	respTimeout := ef.duration("upstream-timeout", "HOSTGUARD_UPSTREAM_TIMEOUT", proxy.DefaultResponseTimeout, "limit for the upstream's response headers (504 past it)")
+	respTimeout := ef.duration("upstream-timeout", "HOSTGUARD_UPSTREAM_TIMEOUT", proxy.DefaultResponseTimeout, "limit for waiting on the upstream: for its response headers (504 past it) and between two reads of its body")
 	allowMissing := ef.boolean("allow-missing", "HOSTGUARD_ALLOW_MISSING", "start with the listed names only when discovery of @self fails, and keep retrying")
 	refresh := ef.duration("refresh", "HOSTGUARD_REFRESH", 0, "rediscover @self this often (0: only at start and on SIGHUP)")
 	logFormat := ef.str("log-format", "HOSTGUARD_LOG_FORMAT", "text", "text or json")
