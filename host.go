@@ -68,35 +68,24 @@ func (r Reason) Malformed() bool {
 	return r >= ReasonBadChar && r <= ReasonUnclosedBracket
 }
 
-// Byte classes used by the parser.
+// Byte classes used by the parser for IPv6 literals and numeric labels;
+// names are checked eight bytes at a time instead.
 const (
-	clsDigit  = 1 << 0
-	clsLower  = 1 << 1 // a-z
-	clsHex    = 1 << 2 // 0-9 a-f A-F
-	clsDot    = 1 << 3
-	clsHyphen = 1 << 4
-	clsUpper  = 1 << 5 // A-Z
-	clsColon  = 1 << 6
-
-	clsName = clsDigit | clsLower | clsUpper | clsDot | clsHyphen
+	clsDigit = 1 << 0
+	clsHex   = 1 << 1 // 0-9 a-f A-F
+	clsDot   = 1 << 2
+	clsColon = 1 << 3
 )
 
 var byteClass = func() (t [256]uint8) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = clsDigit | clsHex
 	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = clsLower
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = clsUpper
-	}
 	for c := 'a'; c <= 'f'; c++ {
 		t[c] |= clsHex
 		t[c-'a'+'A'] |= clsHex
 	}
 	t['.'] = clsDot
-	t['-'] = clsHyphen
 	t[':'] = clsColon
 	return t
 }()

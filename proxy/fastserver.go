@@ -454,7 +454,8 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, requestURI string) {
 	req := &ctx.Request
 	req.Header.SetRequestURI(requestURI)
 	bw := bufio.NewWriter(up)
-	if err := req.Header.Write(bw); err == nil {
+	err = req.Header.Write(bw)
+	if err == nil {
 		err = bw.Flush()
 	}
 	if err != nil {
