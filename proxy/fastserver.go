@@ -66,21 +66,7 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener, o ServerOptions) erro
 		Logger:                newLimitedLogger(o.Logger),
 		SecureErrorLogMessage: true,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(writeDeadlineListener{l, o.WriteTimeout}) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serving on %s: %w", l.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), o.Grace)
-	defer cancel()
-	err := srv.ShutdownWithContext(sctx)
-	<-errc
-	if err != nil {
-		return fmt.Errorf("%w (%s): %v", ErrGraceExceeded, o.Grace, err)
-	}
-	return nil
+	return serveUntilDone(ctx, l, o, srv.Serve, srv.ShutdownWithContext)
 }
 
 // limitedLogger passes fasthttp's own log records (malformed requests,
@@ -178,27 +164,7 @@ func (u *fastUpstream) dialConn(addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &readDeadlineConn{Conn: c, timeout: u.timeout}, nil
-}
-
-// readDeadlineConn gives every read a deadline.
-type readDeadlineConn struct {
-	net.Conn
-	timeout  time.Duration
-	deadline time.Time
-}
-
-func (c *readDeadlineConn) Read(b []byte) (int, error) {
-	// Reads on one connection are not concurrent, so deadline needs no
-	// lock. As for writes (see ServerOptions.WriteTimeout), the deadline
-	// moves only when half of it has passed.
-	if now := time.Now(); c.deadline.Sub(now) < c.timeout/2 {
-		c.deadline = now.Add(c.timeout)
-		if err := c.Conn.SetReadDeadline(c.deadline); err != nil {
-			return 0, err
-		}
-	}
-	return c.Conn.Read(b)
+	return &deadlineConn{Conn: c, read: slidingDeadline{timeout: u.timeout}}, nil
 }
 
 // serveFast is the request handler of Serve.

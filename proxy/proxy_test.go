@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hostguard/hostguard"
+	"github.com/hostguard/hostguard/internal/syncbuf"
 )
 
 // seen is what the recording upstream received.
@@ -489,18 +490,7 @@ func TestRawMalformedRequests(t *testing.T) {
 		{"chunked not last", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", f.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprint(c, tt.raw)
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			resp := rawRequest(t, f.addr, tt.raw)
 			if resp.StatusCode != tt.code {
 				t.Errorf("status %d, want %d", resp.StatusCode, tt.code)
 			}
@@ -649,18 +639,7 @@ func TestWhatTheUpstreamReceives(t *testing.T) {
 		{"sized body", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: 5\r\n\r\nhello", "/sum", "hello", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", f.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprint(c, tt.raw)
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			resp := rawRequest(t, f.addr, tt.raw)
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
@@ -691,7 +670,7 @@ func TestWhatTheUpstreamReceives(t *testing.T) {
 // TestRejectionLog: a rejection is logged with the request's details, and a
 // load balancer's health check on a private address gets the @self hint.
 func TestRejectionLog(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}, Logger: slog.New(slog.NewTextHandler(&buf, nil))},
 		Options{}, ServerOptions{})
 	if code, _ := get(t, f.url+"/health", "10.0.1.23:80", map[string]string{"User-Agent": "ELB-HealthChecker/2.0"}); code != 400 {
@@ -706,22 +685,23 @@ func TestRejectionLog(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// rawRequest sends raw bytes on a new connection and reads one response,
+// whose body it closes.
+func rawRequest(t *testing.T, addr, raw string) *http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(c, raw)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }
 
 // TestServerLogIsLimited: fasthttp logs every malformed request; a scanner
@@ -739,7 +719,7 @@ func TestServerLogIsLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Serve(ctx, l, ServerOptions{Logger: slog.New(slog.NewTextHandler(&buf, nil))}) }()

@@ -78,8 +78,22 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler, o ServerOptions)
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
+	return serveUntilDone(ctx, l, o, srv.Serve, func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		if err != nil {
+			_ = srv.Close()
+		}
+		return err
+	})
+}
+
+// serveUntilDone runs serve on l, with per-write deadlines, until ctx is
+// done; then it calls shutdown with the grace period as its deadline and
+// waits for serve to return. A shutdown error means requests were cut.
+func serveUntilDone(ctx context.Context, l net.Listener, o ServerOptions,
+	serve func(net.Listener) error, shutdown func(context.Context) error) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(writeDeadlineListener{l, o.WriteTimeout}) }()
+	go func() { errc <- serve(writeDeadlineListener{l, o.WriteTimeout}) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serving on %s: %w", l.Addr(), err)
@@ -87,10 +101,9 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler, o ServerOptions)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.Grace)
 	defer cancel()
-	err := srv.Shutdown(sctx)
-	<-errc // http.ErrServerClosed
+	err := shutdown(sctx)
+	<-errc // the server's own "closed" error
 	if err != nil {
-		_ = srv.Close()
 		return fmt.Errorf("%w (%s): %v", ErrGraceExceeded, o.Grace, err)
 	}
 	return nil
@@ -108,21 +121,30 @@ func (l writeDeadlineListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &writeDeadlineConn{Conn: c, timeout: l.timeout}, nil
+	return &deadlineConn{Conn: c, write: slidingDeadline{timeout: l.timeout}}, nil
 }
 
-type writeDeadlineConn struct {
+// deadlineConn gives every read, every write or both a deadline, each
+// direction with its own slidingDeadline (a zero timeout: none). Reads are
+// not concurrent with reads, nor writes with writes (the server serialises
+// them; after a hijack the owner does).
+type deadlineConn struct {
 	net.Conn
-	timeout  time.Duration
-	deadline time.Time // the write deadline set last
+	read, write slidingDeadline
 }
 
-func (c *writeDeadlineConn) Write(b []byte) (int, error) {
-	// Writes on one connection are not concurrent (net/http serialises
-	// them; after a hijack the owner does), so deadline needs no lock.
-	if now := time.Now(); c.deadline.Sub(now) < c.timeout/2 {
-		c.deadline = now.Add(c.timeout)
-		if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
+func (c *deadlineConn) Read(b []byte) (int, error) {
+	if at, move := c.read.next(); move {
+		if err := c.Conn.SetReadDeadline(at); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *deadlineConn) Write(b []byte) (int, error) {
+	if at, move := c.write.next(); move {
+		if err := c.Conn.SetWriteDeadline(at); err != nil {
 			return 0, err
 		}
 	}
@@ -131,9 +153,33 @@ func (c *writeDeadlineConn) Write(b []byte) (int, error) {
 
 // CloseWrite keeps the half-close net/http uses before closing a
 // connection after an error response.
-func (c *writeDeadlineConn) CloseWrite() error {
+func (c *deadlineConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// slidingDeadline keeps a connection's read or write deadline timeout
+// ahead of each operation, like nginx's send_timeout and proxy_read_timeout.
+// It moves the deadline only when half of it has passed, sparing a timer
+// update per operation, so an operation has between half the timeout and
+// all of it.
+type slidingDeadline struct {
+	timeout time.Duration // zero: no deadline
+	at      time.Time     // the deadline set last
+}
+
+// next returns the deadline to set before an operation, and false when
+// there is no timeout or the deadline set last still has more than half of
+// it to run.
+func (d *slidingDeadline) next() (time.Time, bool) {
+	if d.timeout <= 0 {
+		return time.Time{}, false
+	}
+	if now := time.Now(); d.at.Sub(now) < d.timeout/2 {
+		d.at = now.Add(d.timeout)
+		return d.at, true
+	}
+	return time.Time{}, false
 }

@@ -11,12 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hostguard/hostguard/internal/netwait"
+	"github.com/hostguard/hostguard/internal/syncbuf"
 )
 
 func TestProxyCheck(t *testing.T) {
@@ -63,32 +63,13 @@ func TestProxyRefusesWithoutSelf(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer that a process may write while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startProcess runs the test binary as hostguard and waits until addr
 // accepts connections.
-func startProcess(t *testing.T, addr string, args ...string) (*exec.Cmd, *syncBuffer) {
+func startProcess(t *testing.T, addr string, args ...string) (*exec.Cmd, *syncbuf.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "HOSTGUARD_TEST_MAIN=1")
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
