@@ -33,8 +33,9 @@ import (
 // returns nil, or ErrGraceExceeded if it had to cut some.
 func (p *Proxy) Serve(ctx context.Context, l net.Listener, o ServerOptions) error {
 	o.defaults()
+	handler := func(ctx *fasthttp.RequestCtx) { p.serveFast(ctx, o.BodyTimeout) }
 	srv := &fasthttp.Server{
-		Handler: p.serveFast,
+		Handler: handler,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			code := fasthttp.StatusBadRequest
 			var small *fasthttp.ErrSmallBuffer
@@ -49,8 +50,8 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener, o ServerOptions) erro
 		},
 		// The header must fit the read buffer: a larger one gets 431.
 		ReadBufferSize: o.MaxHeaderBytes,
-		// Bounds the request line and headers; serveFast lifts it for
-		// a body, which is streamed to the upstream as it arrives.
+		// Bounds the request line and headers; a body, streamed to the
+		// upstream as it arrives, has BodyTimeout between two reads.
 		ReadTimeout:                   o.ReadHeaderTimeout,
 		IdleTimeout:                   o.IdleTimeout,
 		StreamRequestBody:             true,
@@ -168,7 +169,7 @@ func (u *fastUpstream) dialConn(addr string) (net.Conn, error) {
 }
 
 // serveFast is the request handler of Serve.
-func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
+func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx, bodyTimeout time.Duration) {
 	req := &ctx.Request
 	remote := ctx.RemoteAddr().String()
 	hreq := hostguard.Request{
@@ -202,10 +203,13 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 		req.Header.Del("X-Forwarded-Host")
 		req.Header.Del("Forwarded")
 	}
+	var body *slidingBody
 	if hasBody(&req.Header) {
-		// The headers are in; the body streams for as long as it
-		// moves (see ServerOptions.WriteTimeout for the other way).
-		_ = ctx.Conn().SetReadDeadline(time.Time{})
+		// The headers are in; the body streams to the upstream for as
+		// long as it moves (ServerOptions.BodyTimeout).
+		body = &slidingBody{ReadCloser: io.NopCloser(req.BodyStream()),
+			deadline: slidingDeadline{timeout: bodyTimeout}, set: ctx.Conn().SetReadDeadline}
+		req.SetBodyStream(body, req.Header.ContentLength())
 	}
 
 	out := outbound{client: remote, tls: ctx.IsTLS(), host: hreq.Host}
@@ -246,6 +250,11 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx) {
 	resp := &ctx.Response
 	if err := p.fast.client.Do(req, resp); err != nil {
 		resp.Reset()
+		if body != nil && body.timedOut.Load() {
+			ctx.Error("Request Timeout: the request body stopped arriving\n", fasthttp.StatusRequestTimeout)
+			ctx.SetConnectionClose()
+			return
+		}
 		p.fastUpstreamError(ctx, err)
 		return
 	}
@@ -432,6 +441,9 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx, requestURI string) {
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
 		defer up.Close()
+		// The header read timeout must not cut the tunnel; writes keep
+		// their sliding deadline.
+		_ = c.SetReadDeadline(time.Time{})
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {

@@ -238,6 +238,11 @@ func (p *Proxy) decide(o outbound) (host, xff, xfh, xfp string) {
 
 // upstreamError answers 502 (504 for a time-out) and logs why.
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if b, ok := r.Context().Value(slidingBodyKey{}).(*slidingBody); ok && b.timedOut.Load() {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "Request Timeout: the request body stopped arriving", http.StatusRequestTimeout)
+		return
+	}
 	code, kind := http.StatusBadGateway, "unreachable"
 	var ne net.Error
 	switch {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -381,7 +382,10 @@ func TestWebSocketPassThrough(t *testing.T) {
 	}))
 	defer up.Close()
 	u, _ := url.Parse(up.URL)
-	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{WriteTimeout: time.Second})
+	// The pause below is longer than the write timeout and the header
+	// read timeout: neither may cut a tunnel that is only quiet.
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u},
+		ServerOptions{WriteTimeout: time.Second, ReadHeaderTimeout: time.Second})
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -740,5 +744,82 @@ func TestServerLogIsLimited(t *testing.T) {
 	}
 	if strings.Contains(log, "SECRET-BYTES") {
 		t.Errorf("the log repeats request bytes:\n%s", log)
+	}
+}
+
+// TestStalledBody: a client that stops sending its body is dropped with 408
+// after BodyTimeout; one that keeps sending, slower than that in total, is
+// not. Both servers.
+func TestStalledBody(t *testing.T) {
+	for name, startFn := range map[string]func(*testing.T, hostguard.Options, Options, ServerOptions) *fixture{
+		"Serve": start, "net/http": startHandler,
+	} {
+		t.Run(name, func(t *testing.T) {
+			// fasthttp reads a small body before the handler runs, under
+			// the header timeout; a large one streams under BodyTimeout.
+			f := startFn(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{},
+				ServerOptions{BodyTimeout: 300 * time.Millisecond, ReadHeaderTimeout: time.Second})
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			// 5 bytes in 5 pieces, 100 ms apart: 500 ms in all, never
+			// 300 ms without a byte.
+			fmt.Fprint(c, "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: 5\r\n\r\n")
+			for _, b := range "hello" {
+				time.Sleep(100 * time.Millisecond)
+				fmt.Fprint(c, string(b))
+			}
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "5 ") {
+				t.Fatalf("slow but steady body: %d %q", resp.StatusCode, b)
+			}
+			// Now 2 of 10 bytes, then nothing.
+			fmt.Fprint(c, "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: 10\r\n\r\nhe")
+			start := time.Now()
+			resp, err = http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("stalled body: no answer after %v: %v", time.Since(start), err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestTimeout {
+				t.Errorf("stalled body: %d, want 408", resp.StatusCode)
+			}
+
+			// A large body that keeps moving for longer than every
+			// timeout arrives whole.
+			c2, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c2.Close()
+			_ = c2.SetDeadline(time.Now().Add(20 * time.Second))
+			const chunk, chunks = 64 << 10, 32
+			fmt.Fprintf(c2, "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: %d\r\n\r\n", chunk*chunks)
+			piece := bytes.Repeat([]byte("x"), chunk)
+			for range chunks {
+				if _, err := c2.Write(piece); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(50 * time.Millisecond) // 1.6 s in all
+			}
+			resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := fmt.Sprint(chunk * chunks); resp.StatusCode != 200 || !strings.HasPrefix(string(b), want+" ") {
+				t.Errorf("steady large body: %d %q, want 200 and %s bytes", resp.StatusCode, b, want)
+			}
+		})
 	}
 }

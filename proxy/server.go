@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +17,7 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultWriteTimeout      = 60 * time.Second
+	DefaultBodyTimeout       = 60 * time.Second
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultGrace             = 30 * time.Second
 )
@@ -32,6 +35,11 @@ type ServerOptions struct {
 	// is moved only when half of it has passed, to spare a system call per
 	// write).
 	WriteTimeout time.Duration
+	// BodyTimeout bounds the wait between two reads of a request body,
+	// like nginx's client_body_timeout: an upload that keeps moving may
+	// take as long as it needs, a client that stops sending is dropped
+	// (408).
+	BodyTimeout time.Duration
 	// MaxHeaderBytes limits the request line and headers; larger requests
 	// get 431.
 	MaxHeaderBytes int
@@ -50,6 +58,9 @@ func (o *ServerOptions) defaults() {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
 	}
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
@@ -72,7 +83,7 @@ var ErrGraceExceeded = errors.New("grace period ended with requests in flight")
 func Serve(ctx context.Context, l net.Listener, h http.Handler, o ServerOptions) error {
 	o.defaults()
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           bodyDeadlines(h, o.BodyTimeout),
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
@@ -107,6 +118,45 @@ func serveUntilDone(ctx context.Context, l net.Listener, o ServerOptions,
 		return fmt.Errorf("%w (%s): %v", ErrGraceExceeded, o.Grace, err)
 	}
 	return nil
+}
+
+// bodyDeadlines gives every read of a request body a sliding deadline.
+func bodyDeadlines(h http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			b := &slidingBody{ReadCloser: r.Body, deadline: slidingDeadline{timeout: timeout}, set: rc.SetReadDeadline}
+			// The body may be wrapped on its way (ReverseProxy does);
+			// the context says whether it timed out.
+			r = r.WithContext(context.WithValue(r.Context(), slidingBodyKey{}, b))
+			r.Body = b
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type slidingBodyKey struct{}
+
+// slidingBody reads a request body with a sliding read deadline on the
+// client's connection, and remembers whether a read timed out.
+type slidingBody struct {
+	io.ReadCloser
+	deadline slidingDeadline
+	set      func(time.Time) error
+	timedOut atomic.Bool
+}
+
+func (b *slidingBody) Read(p []byte) (int, error) {
+	if at, move := b.deadline.next(); move {
+		if err := b.set(at); err != nil {
+			return 0, err
+		}
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && isTimeout(err) {
+		b.timedOut.Store(true)
+	}
+	return n, err
 }
 
 // writeDeadlineListener gives every accepted connection a per-write

@@ -35,6 +35,7 @@ func runProxy(e *env, args []string) int {
 	readHeader := ef.duration("read-header-timeout", "HOSTGUARD_READ_HEADER_TIMEOUT", proxy.DefaultReadHeaderTimeout, "limit for reading a request's headers")
 	idle := ef.duration("idle-timeout", "HOSTGUARD_IDLE_TIMEOUT", proxy.DefaultIdleTimeout, "close client keep-alive connections idle this long")
 	write := ef.duration("write-timeout", "HOSTGUARD_WRITE_TIMEOUT", proxy.DefaultWriteTimeout, "limit for each write to a client (streams may run longer)")
+	body := ef.duration("body-timeout", "HOSTGUARD_BODY_TIMEOUT", proxy.DefaultBodyTimeout, "limit between two reads of a request body (408 past it; uploads that keep moving may run longer)")
 	maxHeader := ef.integer("max-header-bytes", "HOSTGUARD_MAX_HEADER_BYTES", proxy.DefaultMaxHeaderBytes, "largest request header block; larger gets 431")
 	dialTimeout := ef.duration("upstream-dial-timeout", "HOSTGUARD_UPSTREAM_DIAL_TIMEOUT", proxy.DefaultDialTimeout, "limit for connecting to the upstream")
 	respTimeout := ef.duration("upstream-timeout", "HOSTGUARD_UPSTREAM_TIMEOUT", proxy.DefaultResponseTimeout, "limit for waiting on the upstream: for its response headers (504 past it) and between two reads of its body")
@@ -144,7 +145,7 @@ func runProxy(e *env, args []string) int {
 		"allow", strings.Join(g.Entries(), ","), "canonical_host", p.Canonical(), "self", fmt.Sprint(g.Self()),
 		"trusted_proxies", strings.Join(*trusted, ","))
 	err = p.Serve(ctx, l, proxy.ServerOptions{
-		ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write,
+		ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write, BodyTimeout: *body,
 		MaxHeaderBytes: *maxHeader, Grace: *grace, Logger: log,
 	})
 	if err != nil {
