@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -821,5 +822,63 @@ func TestStalledBody(t *testing.T) {
 				t.Errorf("steady large body: %d %q, want 200 and %s bytes", resp.StatusCode, b, want)
 			}
 		})
+	}
+}
+
+// TestWhatTheClientReceives: the upstream's status, headers (every
+// Set-Cookie as written, repeated headers) and body reach the client, for
+// GET, HEAD and bodiless statuses.
+func TestWhatTheClientReceives(t *testing.T) {
+	cookies := []string{
+		"a=1; Path=/; HttpOnly; SameSite=Lax; Expires=Wed, 21 Oct 2026 07:28:00 GMT",
+		"b=2; Domain=lhy.kr; Secure; Max-Age=60",
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range cookies {
+			w.Header().Add("Set-Cookie", c)
+		}
+		w.Header()["X-Multi"] = []string{"1", "2"}
+		switch r.URL.Path {
+		case "/304":
+			w.WriteHeader(http.StatusNotModified)
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.Header().Set("Content-Length", "5")
+			fmt.Fprint(w, "hello")
+		}
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
+	for _, tt := range []struct {
+		method, path string
+		code         int
+		length       int64
+		body         string
+	}{
+		{"GET", "/", 200, 5, "hello"},
+		{"HEAD", "/", 200, 5, ""},
+		{"GET", "/304", 304, 0, ""},
+		{"GET", "/204", 204, 0, ""},
+	} {
+		req, _ := http.NewRequest(tt.method, f.url+tt.path, nil)
+		req.Host = "lhy.kr"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		name := tt.method + " " + tt.path
+		if resp.StatusCode != tt.code || resp.ContentLength != tt.length || string(b) != tt.body {
+			t.Errorf("%s: %d, length %d, %q; want %d, %d, %q", name, resp.StatusCode, resp.ContentLength, b, tt.code, tt.length, tt.body)
+		}
+		if got := resp.Header.Values("Set-Cookie"); !slices.Equal(got, cookies) {
+			t.Errorf("%s: Set-Cookie %q, want %q", name, got, cookies)
+		}
+		if got := resp.Header.Values("X-Multi"); !slices.Equal(got, []string{"1", "2"}) {
+			t.Errorf("%s: X-Multi %q", name, got)
+		}
 	}
 }
