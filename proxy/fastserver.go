@@ -52,16 +52,15 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener, o ServerOptions) erro
 		ReadBufferSize: o.MaxHeaderBytes,
 		// Bounds the request line and headers; a body, streamed to the
 		// upstream as it arrives, has BodyTimeout between two reads.
-		ReadTimeout:                   o.ReadHeaderTimeout,
-		IdleTimeout:                   o.IdleTimeout,
-		StreamRequestBody:             true,
-		MaxRequestBodySize:            1 << 62,
-		DisablePreParseMultipartForm:  true,
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		DisableHeaderNamesNormalizing: true,
-		CloseOnShutdown:               true,
-		LazyRequestTime:               true, // ctx.Time is not used
+		ReadTimeout:                  o.ReadHeaderTimeout,
+		IdleTimeout:                  o.IdleTimeout,
+		StreamRequestBody:            true,
+		MaxRequestBodySize:           1 << 62,
+		DisablePreParseMultipartForm: true,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		LazyRequestTime:              true, // ctx.Time is not used
 		// fasthttp logs every malformed request; never their bytes,
 		// and not more often than a scanner deserves.
 		Logger:                newLimitedLogger(o.Logger),
@@ -139,12 +138,11 @@ func newFastUpstream(o Options) *fastUpstream {
 		// Connections beyond the pool are made under load and closed
 		// when idle; MaxIdleConns bounds the concurrent ones too, as
 		// nginx's keepalive does not, so it is generous.
-		MaxConns:                      max(maxConns, 1024),
-		MaxIdleConnDuration:           90 * time.Second,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		StreamResponseBody:            true,
+		MaxConns:                 max(maxConns, 1024),
+		MaxIdleConnDuration:      90 * time.Second,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+		StreamResponseBody:       true,
 		// A pooled connection the upstream closed while idle fails
 		// before it answers; a request without a body is sent again,
 		// once. fasthttp has already retried a dead connection if the
@@ -222,9 +220,11 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx, bodyTimeout time.Duration) {
 	host, xff, xfh, xfp := p.decide(out)
 	upgrade := isUpgrade(&req.Header)
 	prepareOutbound(&req.Header, upgrade)
-	req.Header.Set("X-Forwarded-For", xff)
-	req.Header.Set("X-Forwarded-Host", xfh)
-	req.Header.Set("X-Forwarded-Proto", xfp)
+	// Set replaces the first of repeated lines only; Del removes all.
+	for _, kv := range [...][2]string{{"X-Forwarded-For", xff}, {"X-Forwarded-Host", xfh}, {"X-Forwarded-Proto", xfp}} {
+		req.Header.Del(kv[0])
+		req.Header.Set(kv[0], kv[1])
+	}
 	if !out.trusted {
 		req.Header.Del("Forwarded")
 	}

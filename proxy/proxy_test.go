@@ -37,8 +37,8 @@ type recordingUpstream struct {
 
 func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
-	u.reqs = append(u.reqs, seen{r.Host, r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-For"),
-		r.Header.Get("X-Forwarded-Proto"), r.Header.Get("Forwarded")})
+	all := func(k string) string { return strings.Join(r.Header.Values(k), ", ") } // every line of a repeated header
+	u.reqs = append(u.reqs, seen{r.Host, all("X-Forwarded-Host"), all("X-Forwarded-For"), all("X-Forwarded-Proto"), all("Forwarded")})
 	u.mu.Unlock()
 	switch r.URL.Path {
 	case "/slow":
@@ -880,5 +880,41 @@ func TestWhatTheClientReceives(t *testing.T) {
 		if got := resp.Header.Values("X-Multi"); !slices.Equal(got, []string{"1", "2"}) {
 			t.Errorf("%s: X-Multi %q", name, got)
 		}
+	}
+}
+
+// TestForwardedHeadersAnyCase: header names are case-insensitive, so a
+// spoofed "x-forwarded-for" or "FORWARDED" from an untrusted peer is
+// replaced like the canonical spelling, and a trusted proxy's lower-case
+// "x-forwarded-host" is checked against the list.
+func TestForwardedHeadersAnyCase(t *testing.T) {
+	var mu sync.Mutex
+	var got http.Header
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = r.Header.Clone()
+		mu.Unlock()
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	spoof := "x-forwarded-for: 6.6.6.6\r\nX-FORWARDED-FOR: 7.7.7.7\r\nx-forwarded-host: evil.example\r\n" +
+		"x-forwarded-proto: https\r\nFORWARDED: host=evil.example\r\n"
+
+	f := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
+	if resp := rawRequest(t, f.addr, "GET / HTTP/1.1\r\nHost: lhy.kr\r\n"+spoof+"\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("untrusted: %d", resp.StatusCode)
+	}
+	mu.Lock()
+	want := map[string][]string{"X-Forwarded-For": {"127.0.0.1"}, "X-Forwarded-Host": {"lhy.kr"}, "X-Forwarded-Proto": {"http"}, "Forwarded": nil}
+	for k, v := range want {
+		if !slices.Equal(got.Values(k), v) {
+			t.Errorf("untrusted peer: upstream got %s %q, want %q", k, got.Values(k), v)
+		}
+	}
+	mu.Unlock()
+
+	ft := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}, TrustedProxies: []string{"127.0.0.1"}}, Options{Upstream: u}, ServerOptions{})
+	if resp := rawRequest(t, ft.addr, "GET / HTTP/1.1\r\nHost: lhy.kr\r\nx-forwarded-host: evil.example\r\n\r\n"); resp.StatusCode != 400 {
+		t.Errorf("trusted peer, lower-case evil X-Forwarded-Host: %d, want 400", resp.StatusCode)
 	}
 }
