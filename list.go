@@ -309,6 +309,11 @@ func hostOfURL(s string) string {
 //     of them is too, and needs no further check.
 //   - a miss, when exact names are all the list can admit: s is then either
 //     malformed or not allowed, and Allow need not know which.
+//
+// When it leaves the decision to match, no exact name allows s: match is
+// told so and skips that lookup. (It returns early only for "*", which
+// match answers first, and for values no name can match: empty ones and
+// bracketed IPv6 literals.)
 func (l *list) quick(s string) (allowed, decided bool) {
 	if l.any != "" || s == "" || s[0] == '[' {
 		return false, false
