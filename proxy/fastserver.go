@@ -246,7 +246,10 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx, bodyTimeout time.Duration) {
 		uri.SetScheme(p.fast.scheme) // HostClient checks it against the upstream's
 	}
 
-	start := time.Now()
+	var start time.Time
+	if p.metrics != nil {
+		start = time.Now()
+	}
 	resp := &ctx.Response
 	if err := p.fast.client.Do(req, resp); err != nil {
 		resp.Reset()
