@@ -122,12 +122,8 @@ func newFastUpstream(o Options) *fastUpstream {
 	if u.timeout <= 0 {
 		u.timeout = DefaultResponseTimeout
 	}
-	maxConns := o.MaxIdleConns
-	if maxConns <= 0 {
-		maxConns = DefaultMaxIdleConns
-	}
 	if u.scheme == "https" {
-		u.tls = &tls.Config{ServerName: o.Upstream.Hostname(), MinVersion: tls.VersionTLS12}
+		u.tls = upstreamTLS(o)
 	}
 	u.client = &fasthttp.HostClient{
 		Addr:  u.addr,
@@ -135,10 +131,10 @@ func newFastUpstream(o Options) *fastUpstream {
 		// The TLS handshake happens in fasthttp on the conn we dial.
 		TLSConfig: u.tls,
 		Dial:      u.dialConn,
-		// Connections beyond the pool are made under load and closed
-		// when idle; MaxIdleConns bounds the concurrent ones too, as
-		// nginx's keepalive does not, so it is generous.
-		MaxConns:                 max(maxConns, 1024),
+		// fasthttp's MaxConns bounds busy and idle connections
+		// together and fails a request beyond it (502); as nginx does,
+		// bound neither: long polls and streams each hold one.
+		MaxConns:                 1 << 20,
 		MaxIdleConnDuration:      90 * time.Second,
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true,

@@ -18,6 +18,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,9 +63,16 @@ type Options struct {
 	// wait for the headers only. Zero: the defaults above.
 	DialTimeout, ResponseTimeout time.Duration
 
-	// MaxIdleConns is the size of the keep-alive pool to the upstream.
-	// Zero: DefaultMaxIdleConns.
+	// MaxIdleConns is the size of the keep-alive pool to the upstream of
+	// the http.Handler form. Zero: DefaultMaxIdleConns. [Proxy.Serve]
+	// keeps every connection that falls idle for up to 90 seconds, and
+	// limits neither idle nor busy ones (nginx's keepalive does the same).
 	MaxIdleConns int
+
+	// TLSConfig is used for an https:// upstream: roots to trust, a client
+	// certificate. Nil: the system's roots, TLS 1.2 or later, the
+	// upstream's host name as the server name.
+	TLSConfig *tls.Config
 
 	// Logger receives upstream errors. Nil: slog.Default().
 	Logger *slog.Logger
@@ -284,6 +292,7 @@ func newTransport(o Options) http.RoundTripper {
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // pass the body through as the app encoded it
+		TLSClientConfig:       upstreamTLS(o),
 	}
 	if o.Metrics != nil {
 		rt = o.Metrics.timeUpstream(rt)
@@ -307,4 +316,16 @@ func (b *bufferPool) Put(s []byte) {
 	if cap(s) >= copyBufSize {
 		b.p.Put((*[copyBufSize]byte)(s[:copyBufSize]))
 	}
+}
+
+// upstreamTLS is the TLS configuration for an https:// upstream.
+func upstreamTLS(o Options) *tls.Config {
+	if o.TLSConfig != nil {
+		c := o.TLSConfig.Clone()
+		if c.ServerName == "" {
+			c.ServerName = o.Upstream.Hostname()
+		}
+		return c
+	}
+	return &tls.Config{ServerName: o.Upstream.Hostname(), MinVersion: tls.VersionTLS12}
 }

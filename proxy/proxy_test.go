@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -916,5 +918,31 @@ func TestForwardedHeadersAnyCase(t *testing.T) {
 	ft := start(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}, TrustedProxies: []string{"127.0.0.1"}}, Options{Upstream: u}, ServerOptions{})
 	if resp := rawRequest(t, ft.addr, "GET / HTTP/1.1\r\nHost: lhy.kr\r\nx-forwarded-host: evil.example\r\n\r\n"); resp.StatusCode != 400 {
 		t.Errorf("trusted peer, lower-case evil X-Forwarded-Host: %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestTLSUpstream: an https:// upstream, trusted through Options.TLSConfig,
+// on both servers; unknown roots give 502.
+func TestTLSUpstream(t *testing.T) {
+	rec := &recordingUpstream{}
+	up := httptest.NewTLSServer(rec)
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	roots := x509.NewCertPool()
+	roots.AddCert(up.Certificate())
+	for name, startFn := range map[string]func(*testing.T, hostguard.Options, Options, ServerOptions) *fixture{
+		"Serve": start, "net/http": startHandler,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := startFn(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}},
+				Options{Upstream: u, TLSConfig: &tls.Config{RootCAs: roots}}, ServerOptions{})
+			if code, body := get(t, f.url+"/", "lhy.kr", nil); code != 200 || body != "app ok" {
+				t.Errorf("trusted upstream: %d %q", code, body)
+			}
+			untrusted := startFn(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
+			if code, _ := get(t, untrusted.url+"/", "lhy.kr", nil); code != http.StatusBadGateway {
+				t.Errorf("upstream certificate from unknown roots: %d, want 502", code)
+			}
+		})
 	}
 }
