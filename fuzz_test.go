@@ -90,7 +90,9 @@ func FuzzNew(f *testing.F) {
 // positions, and compares Allow with the reference.
 func TestEveryByteEveryPosition(t *testing.T) {
 	bases := []string{"abcdefghijklmnopqrstuvwxyz.example.org", "ab.cd.ef.gh.ij.kl.mn.op.example.org:8080", strings.Repeat("a", 63) + ".example.org"}
-	lists := [][]string{{"*"}, {".example.org", "ab.cd.ef.gh.ij.kl.mn.op.example.org"}, bases}
+	lists := [][]string{{"*"}, {".example.org", "ab.cd.ef.gh.ij.kl.mn.op.example.org"}, bases,
+		{"10.0.0.0/8", "192.168.1.1:8080", "example.org"}}
+	bases = append(bases, "10.20.30.40:8080", "192.168.1.1:8080")
 	for _, list := range lists {
 		g := mustNew(t, Options{AllowedHosts: list})
 		check := func(h string) {
@@ -112,4 +114,25 @@ func TestEveryByteEveryPosition(t *testing.T) {
 			check(strings.ToUpper(base))
 		}
 	}
+}
+
+// FuzzParseIPv4 checks the IPv4 fast path's parser against netip.ParseAddr.
+func FuzzParseIPv4(f *testing.F) {
+	for _, s := range []string{"10.0.1.23", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1..2.3", "1.2.3.4:80", "٣.1.1.1", "1.2.3.04"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, n, ok := parseIPv4(s)
+		want, err := netip.ParseAddr(s)
+		wantOK := err == nil && want.Is4()
+		if got := ok && n == len(s); got != wantOK {
+			t.Fatalf("parseIPv4(%q) = %v, %d, %v; netip.ParseAddr: %v, %v", s, a, n, ok, want, err)
+		}
+		if wantOK && a != want.As4() {
+			t.Fatalf("parseIPv4(%q) = %v, want %v", s, a, want)
+		}
+		if ok && n < len(s) && s[n] >= '0' && s[n] <= '9' {
+			t.Fatalf("parseIPv4(%q) stopped at %d before a digit", s, n)
+		}
+	})
 }

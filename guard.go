@@ -182,6 +182,9 @@ func (g *Guard) Self() []netip.Addr { return slices.Clone(g.self.Load().addrs) }
 // "www.example.org:8443", is well formed and allowed by the list. It does
 // not allocate. An empty host is allowed only with [Options.AllowEmptyHost].
 func (g *Guard) Allow(host string) bool {
+	if g.quickIPv4(host) {
+		return true
+	}
 	if allowed, decided := g.list.quick(host); decided {
 		return allowed
 	}
@@ -243,10 +246,45 @@ func normalize(h *host) string {
 // verdict is the allocation-free core of the middleware: Allow with the
 // reason for a rejection.
 func (g *Guard) verdict(s string) Reason {
+	if g.quickIPv4(s) {
+		return ReasonNone
+	}
 	if allowed, _ := g.list.quick(s); allowed {
 		return ReasonNone
 	}
 	return g.slow(s)
+}
+
+// quickIPv4 is the fast path for an IPv4 Host such as a health check's
+// "10.0.1.23:80": true when s is a dotted quad, with a valid port or none,
+// that an address, a range or @self allows. Anything else, misses
+// included, is left to the other paths.
+func (g *Guard) quickIPv4(s string) bool {
+	if !g.list.admitsIPs || s == "" || s[0] < '0' || s[0] > '9' {
+		return false
+	}
+	a, n, ok := parseIPv4(s)
+	if !ok {
+		return false
+	}
+	var port uint16
+	if rest := s[n:]; rest != "" {
+		var r Reason
+		if rest[0] != ':' {
+			return false // a trailing dot, more labels, a bad byte
+		}
+		if port, r = parsePort(rest[1:]); r != ReasonNone {
+			return false
+		}
+	}
+	if _, ok := g.list.matchV4(a, port); ok {
+		return true
+	}
+	if g.list.self {
+		_, ok := g.self.Load().set[netip.AddrFrom4(a)]
+		return ok
+	}
+	return false
 }
 
 // slow is the full check after quick: parse, then match.

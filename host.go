@@ -270,6 +270,31 @@ func isNumber(label string) bool {
 	return len(label) > 0
 }
 
+// parseIPv4 reads a dotted-quad IPv4 address at the start of s as
+// netip.ParseAddr accepts it (four decimal fields of 0-255, no leading
+// zeros) and returns it with the number of bytes it took.
+func parseIPv4(s string) (a [4]byte, n int, ok bool) {
+	i := 0
+	for k := range 4 {
+		if k > 0 {
+			if i >= len(s) || s[i] != '.' {
+				return a, 0, false
+			}
+			i++
+		}
+		start, v := i, 0
+		for i < len(s) && i-start < 4 && s[i] >= '0' && s[i] <= '9' {
+			v = v*10 + int(s[i]-'0')
+			i++
+		}
+		if d := i - start; d == 0 || d > 3 || v > 255 || d > 1 && s[start] == '0' {
+			return a, 0, false
+		}
+		a[k] = byte(v)
+	}
+	return a, i, true
+}
+
 // parsePort parses the decimal digits after the colon. Leading zeros are
 // allowed, as in Django's grammar.
 func parsePort(s string) (uint16, Reason) {

@@ -67,7 +67,8 @@ type list struct {
 	// domainLabels has bit n set when some key of domains has n labels, so
 	// a host only looks up the parent domains that could be in the map.
 	domainLabels [2]uint64
-	ips          map[netip.Prefix]portRule // addresses (/32, /128) and CIDR ranges
+	ips          map[netip.Prefix]portRule // IPv6 addresses (/128) and ranges
+	v4           map[uint64]portRule       // IPv4 addresses (/32) and ranges, by v4Key
 	bits4, bits6 []int                     // distinct prefix lengths in ips, longest first
 	entries      []string                  // entries as given, in order
 	firstName    string                    // the first exact name entry without port, normalised
@@ -108,9 +109,16 @@ func compile(entries []string) (*list, error) {
 	l := b.list
 	l.names, l.domains = buildNameTable(b.names), buildNameTable(b.domains)
 	l.namesOnly = l.any == "" && len(b.domains) == 0 && !l.admitsIPs
-	for p := range l.ips {
+	// IPv4 entries move to a map keyed by one integer, which hashes
+	// faster than a netip.Prefix.
+	for p, r := range l.ips {
 		if p.Addr().Is4() {
 			l.bits4 = appendUnique(l.bits4, p.Bits())
+			if l.v4 == nil {
+				l.v4 = map[uint64]portRule{}
+			}
+			l.v4[v4Key(p.Addr().As4(), p.Bits())] = r
+			delete(l.ips, p)
 		} else {
 			l.bits6 = appendUnique(l.bits6, p.Bits())
 		}
@@ -342,6 +350,26 @@ func (l *list) quick(s string) (allowed, decided bool) {
 	return false, l.namesOnly
 }
 
+// v4Key is the key of the IPv4 prefix a/bits in list.v4: the length and
+// the masked address in one integer.
+func v4Key(a [4]byte, bits int) uint64 {
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	return uint64(bits)<<32 | uint64(v&^(1<<(32-bits)-1))
+}
+
+// matchV4 matches an IPv4 address against the list's addresses and ranges,
+// one lookup per distinct prefix length.
+func (l *list) matchV4(a [4]byte, port uint16) (string, bool) {
+	for _, b := range l.bits4 {
+		if r, ok := l.v4[v4Key(a, b)]; ok {
+			if e, ok := r.match(port); ok {
+				return e, true
+			}
+		}
+	}
+	return "", false
+}
+
 // match matches a parsed host against the list. It returns the entry that
 // allowed it, or "" and false. It does not consult @self. afterQuick says
 // that quick found no exact name that allows h.
@@ -349,12 +377,11 @@ func (l *list) match(h *host, afterQuick bool) (string, bool) {
 	if l.any != "" {
 		return l.any, true
 	}
+	if h.addr.Is4() {
+		return l.matchV4(h.addr.As4(), h.port)
+	}
 	if h.isIP() {
-		bits := l.bits4
-		if h.addr.Is6() {
-			bits = l.bits6
-		}
-		for _, b := range bits {
+		for _, b := range l.bits6 {
 			p, _ := h.addr.Prefix(b)
 			if r, ok := l.ips[p]; ok {
 				if e, ok := r.match(h.port); ok {
