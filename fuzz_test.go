@@ -14,6 +14,8 @@ var fuzzSeeds = []string{
 	"", ".", "a..b", "xn--bcher-kva.example", "[fe80::1%eth0]", "b.example:8443",
 	"HOST0.Example.COM.:443", "x.example.com:8443", "x.example.com.:8080", "b.example:08443",
 	"b.example:8443:1", "b.example.:", "exAmple.com\x00", "example.co\xcd", "example.com:0",
+	"WWW.Example.ORG.:443", "a..example.org", ".example.org", "x_y.example.org", "1.example.org",
+	"a.b.example.net.", "-.example.net", "10.0.1.23.", "10.0.1.23:080", "10.9.9.9:1", "1.2.3.4:65536",
 }
 
 // fuzzLists are allow lists of every entry kind the reference understands.

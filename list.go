@@ -73,7 +73,7 @@ type list struct {
 	entries      []string                  // entries as given, in order
 	firstName    string                    // the first exact name entry without port, normalised
 	admitsIPs    bool                      // some entry can admit an IP-literal host
-	namesOnly    bool                      // exact names are all the list can admit
+	namesOnly    bool                      // names and domains are all the list can admit
 }
 
 // EntryError is returned by [New] for an allow-list entry that is not valid.
@@ -108,7 +108,7 @@ func compile(entries []string) (*list, error) {
 	}
 	l := b.list
 	l.names, l.domains = buildNameTable(b.names), buildNameTable(b.domains)
-	l.namesOnly = l.any == "" && len(b.domains) == 0 && !l.admitsIPs
+	l.namesOnly = l.any == "" && !l.admitsIPs
 	// IPv4 entries move to a map keyed by one integer, which hashes
 	// faster than a netip.Prefix.
 	for p, r := range l.ips {
@@ -311,12 +311,16 @@ func hostOfURL(s string) string {
 // quick decides the common cases before the full parse, which it leaves to
 // match when it reports decided false:
 //
-//   - a hit: the name part of s (up to the first ':', without one trailing
-//     dot) equals a name in the list, ignoring case, and the port is valid
-//     and allowed. The list's names are well formed, so a name equal to one
-//     of them is too, and needs no further check.
-//   - a miss, when exact names are all the list can admit: s is then either
-//     malformed or not allowed, and Allow need not know which.
+//   - a hit on a name: the name part of s (up to the first ':', without one
+//     trailing dot) equals a name in the list, ignoring case, and the port
+//     is valid and allowed. The list's names are well formed, so a name
+//     equal to one of them is too, and needs no further check.
+//   - a hit on a domain: a proper parent domain of the name part is a
+//     ".x"/"*.x" entry that allows the port, and the labels in front of it
+//     are well formed.
+//   - a miss, when names and domains are all the list can admit, or when s
+//     cannot be an IP literal: s is then either malformed or not allowed,
+//     and Allow need not know which. An invalid port is a miss too.
 //
 // When it leaves the decision to match, no exact name allows s: match is
 // told so and skips that lookup. (It returns early only for "*", which
@@ -330,24 +334,50 @@ func (l *list) quick(s string) (allowed, decided bool) {
 	if p < 0 {
 		p = len(s)
 	}
+	var port uint16
+	if p < len(s) {
+		var r Reason
+		if port, r = parsePort(s[p+1:]); r != ReasonNone {
+			return false, true
+		}
+	}
 	n := p
 	if n > 0 && s[n-1] == '.' {
 		n--
 	}
-	if r, ok := l.names.lookup(s[:n]); ok {
-		var port uint16
-		if p < len(s) {
-			var reason Reason
-			if port, reason = parsePort(s[p+1:]); reason != ReasonNone {
-				return false, true
-			}
-		}
-		if _, ok := r.match(port); ok {
-			return true, true
-		}
-		return false, false
+	name := s[:n]
+	if r, ok := l.names.lookup(name); ok {
+		_, ok := r.match(port)
+		return ok, ok
 	}
-	return false, l.namesOnly
+	if n <= maxNameLen {
+		if _, dot, ok := l.matchDomain(name, port); ok {
+			return validLabels(name[:dot]), true
+		}
+	}
+	// Only an IP literal can still pass, through an address, a range or
+	// @self, and an IP literal ends in a digit.
+	return false, l.namesOnly || n > 0 && (name[n-1] < '0' || name[n-1] > '9')
+}
+
+// validLabels reports whether s is one or more well-formed labels
+// separated by dots: name bytes only, none empty, none over 63 bytes.
+func validLabels(s string) bool {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if i == start || i-start > maxLabelLen {
+				return false
+			}
+			start = i + 1
+			continue
+		}
+		c := s[i] | 0x20 // lowers letters; a-z then stands for both cases
+		if !('a' <= c && c <= 'z' || '0' <= s[i] && s[i] <= '9' || s[i] == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // v4Key is the key of the IPv4 prefix a/bits in list.v4: the length and
@@ -398,14 +428,16 @@ func (l *list) match(h *host, afterQuick bool) (string, bool) {
 			}
 		}
 	}
-	return l.matchDomain(h.name, h.port)
+	e, _, ok := l.matchDomain(h.name, h.port)
+	return e, ok
 }
 
-// matchDomain matches a well-formed name, in any case, against the domain
-// entries.
-func (l *list) matchDomain(name string, port uint16) (string, bool) {
+// matchDomain matches a name, in any case, against the domain entries. It
+// returns the entry and the index of the dot in front of the domain that
+// matched.
+func (l *list) matchDomain(name string, port uint16) (string, int, bool) {
 	if len(l.domains.slots) == 0 {
-		return "", false
+		return "", 0, false
 	}
 	// Walk the proper parent domains, from the top-level one down. labels
 	// counts the labels of the suffix after the dot at i.
@@ -421,11 +453,11 @@ func (l *list) matchDomain(name string, port uint16) (string, bool) {
 		if l.domainLabels[n/64]&(1<<(n%64)) != 0 {
 			if r, ok := l.domains.lookup(name[i+1:]); ok {
 				if e, ok := r.match(port); ok {
-					return e, true
+					return e, i, true
 				}
 			}
 		}
 		labels++
 	}
-	return "", false
+	return "", 0, false
 }
