@@ -16,6 +16,7 @@ var fuzzSeeds = []string{
 	"b.example:8443:1", "b.example.:", "exAmple.com\x00", "example.co\xcd", "example.com:0",
 	"WWW.Example.ORG.:443", "a..example.org", ".example.org", "x_y.example.org", "1.example.org",
 	"a.b.example.net.", "-.example.net", "10.0.1.23.", "10.0.1.23:080", "10.9.9.9:1", "1.2.3.4:65536",
+	"example.com:000443", "b.example:0008443", "example.com:443:", "example.com::443", "b.example:8443x",
 }
 
 // fuzzLists are allow lists of every entry kind the reference understands.

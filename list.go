@@ -330,15 +330,20 @@ func (l *list) quick(s string) (allowed, decided bool) {
 	if l.any != "" || s == "" || s[0] == '[' {
 		return false, false
 	}
-	p := strings.IndexByte(s, ':')
-	if p < 0 {
-		p = len(s)
-	}
-	var port uint16
-	if p < len(s) {
-		var r Reason
-		if port, r = parsePort(s[p+1:]); r != ReasonNone {
-			return false, true
+	p, port, state := splitPort(s)
+	switch state {
+	case portBad:
+		return false, true
+	case portUnknown:
+		// A long run of digits at the end: find the port the slow way.
+		p, port = strings.IndexByte(s, ':'), 0
+		if p < 0 {
+			p = len(s)
+		} else {
+			var r Reason
+			if port, r = parsePort(s[p+1:]); r != ReasonNone {
+				return false, true
+			}
 		}
 	}
 	n := p
@@ -358,6 +363,40 @@ func (l *list) quick(s string) (allowed, decided bool) {
 	// Only an IP literal can still pass, through an address, a range or
 	// @self, and an IP literal ends in a digit.
 	return false, l.namesOnly || n > 0 && (name[n-1] < '0' || name[n-1] > '9')
+}
+
+// What splitPort found at the end of a Host value.
+const (
+	portOK      = iota // a valid port, or none
+	portBad            // ":" followed by no digits, or a port of 0 or over 65535
+	portUnknown        // more digits than it reads; the full parse decides
+)
+
+// splitPort finds the ":port" at the end of s, reading backwards at most
+// six bytes, and returns the index of its colon (len(s) when there is none)
+// and the port. A value with more than one colon gets the last one; its
+// name part then holds a colon and matches nothing, which is right, since
+// such a value is malformed.
+func splitPort(s string) (colon int, port uint16, state int) {
+	v, mul := 0, 1
+	for j := len(s) - 1; j >= 0; j-- {
+		c := s[j]
+		if c == ':' {
+			if j == len(s)-1 || v == 0 || v > 65535 {
+				return j, 0, portBad
+			}
+			return j, uint16(v), portOK
+		}
+		if c < '0' || c > '9' {
+			break
+		}
+		if mul == 100000 {
+			return 0, 0, portUnknown // leading zeros, or not a port at all
+		}
+		v += int(c-'0') * mul
+		mul *= 10
+	}
+	return len(s), 0, portOK
 }
 
 // validLabels reports whether s is one or more well-formed labels

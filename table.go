@@ -19,6 +19,11 @@ type nameTable struct {
 	// maxProbe is the longest probe sequence of any key; a lookup never
 	// looks further, hit or miss.
 	maxProbe int
+	// whole says that keys are hashed whole (hashName). Otherwise they
+	// are hashed by their length and three samples of eight bytes
+	// (hashSampled), which costs the same at any length; build falls
+	// back to whole keys when samples put too many keys together.
+	whole bool
 }
 
 type nameSlot struct {
@@ -35,33 +40,52 @@ func buildNameTable(m map[string]portRule) nameTable {
 	if len(m) == 0 {
 		return nameTable{}
 	}
-	size := 2
-	for size < 2*len(m) {
-		size *= 2
+	base := 2
+	for base < 2*len(m) {
+		base *= 2
 	}
-	for ; ; size *= 2 {
-		t := nameTable{
-			slots: make([]nameSlot, size),
-			mask:  uint64(size - 1),
-		}
-		for key, r := range m {
-			t.rules = append(t.rules, r)
-			h := hashName(key)
-			i := h & t.mask
-			probe := 1
-			for t.slots[i].key != "" {
-				i = (i + 1) & t.mask
-				probe++
+	for _, whole := range []bool{false, true} {
+		for size := base; ; size *= 2 {
+			t := fillNameTable(m, size, whole)
+			if t.maxProbe <= maxProbeLimit {
+				return t
 			}
-			t.slots[i] = nameSlot{hash: h, key: key, rule: len(t.rules) - 1}
-			t.maxProbe = max(t.maxProbe, probe)
-		}
-		// Growing cannot part keys whose whole hashes are equal, so
-		// give up at a size no list of sane names comes near.
-		if t.maxProbe <= maxProbeLimit || size >= 64*len(m) {
-			return t
+			// Growing cannot part keys whose hashes are equal: try
+			// whole keys, and with them give up at a size no list of
+			// sane names comes near.
+			if !whole && size >= 8*base || size >= 64*base {
+				if whole {
+					return t
+				}
+				break
+			}
 		}
 	}
+	panic("unreachable")
+}
+
+func fillNameTable(m map[string]portRule, size int, whole bool) nameTable {
+	t := nameTable{slots: make([]nameSlot, size), mask: uint64(size - 1), whole: whole}
+	for key, r := range m {
+		t.rules = append(t.rules, r)
+		h := t.hash(key)
+		i := h & t.mask
+		probe := 1
+		for t.slots[i].key != "" {
+			i = (i + 1) & t.mask
+			probe++
+		}
+		t.slots[i] = nameSlot{hash: h, key: key, rule: len(t.rules) - 1}
+		t.maxProbe = max(t.maxProbe, probe)
+	}
+	return t
+}
+
+func (t *nameTable) hash(s string) uint64 {
+	if t.whole {
+		return hashName(s)
+	}
+	return hashSampled(s)
 }
 
 // lookup returns the rule of name, in any case, and whether there is one.
@@ -71,7 +95,7 @@ func (t *nameTable) lookup(name string) (*portRule, bool) {
 	if len(t.slots) == 0 {
 		return nil, false
 	}
-	hash := hashName(name)
+	hash := t.hash(name)
 	i := hash & t.mask
 	for range t.maxProbe {
 		s := &t.slots[i]
@@ -95,6 +119,19 @@ func hashName(s string) uint64 {
 		h = mixWord(h, lowerWord(load64(s, i)))
 	}
 	return finishHash(h, s, i)
+}
+
+// hashSampled hashes s as if its ASCII letters were lower case, by its
+// length and its first, middle and last eight bytes (all of it when
+// shorter): three loads at any length.
+func hashSampled(s string) uint64 {
+	n := len(s)
+	if n < 8 {
+		return finishHash(0, s, 0)
+	}
+	h := mixWord(uint64(n), lowerWord(load64(s, 0)))
+	h = mixWord(h, lowerWord(load64(s, n/2-4)))
+	return mixWord(h, lowerWord(load64(s, n-8)))
 }
 
 // finishHash mixes in the bytes of s from i on (fewer than eight) and the

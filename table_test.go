@@ -67,3 +67,54 @@ func TestEqualFold(t *testing.T) {
 		}
 	}
 }
+
+// TestNameTableSampleCollisions: keys that differ only between the bytes
+// the sampled hash reads all share one hash; the table must fall back to
+// hashing whole keys and still find every key and nothing else.
+func TestNameTableSampleCollisions(t *testing.T) {
+	m := map[string]portRule{}
+	for i := range 300 {
+		// 40 bytes: samples at 0-8, 16-24 and 32-40 are all the same.
+		m[strings.Repeat("a", 9)+fmt.Sprintf("%03d", i)+strings.Repeat("b", 28)] = portRule{anyPort: fmt.Sprint(i)}
+	}
+	tab := buildNameTable(m)
+	if !tab.whole || tab.maxProbe > maxProbeLimit {
+		t.Fatalf("whole %v, longest probe %d", tab.whole, tab.maxProbe)
+	}
+	for key, want := range m {
+		if r, ok := tab.lookup(strings.ToUpper(key)); !ok || r.anyPort != want.anyPort {
+			t.Fatalf("lookup(%q) = %v, %v", key, r, ok)
+		}
+	}
+	if _, ok := tab.lookup(strings.Repeat("a", 9) + "300" + strings.Repeat("b", 28)); ok {
+		t.Fatal("found a key that is not in the table")
+	}
+}
+
+func TestSplitPort(t *testing.T) {
+	tests := []struct {
+		in    string
+		colon int
+		port  uint16
+		state int
+	}{
+		{"example.com", 11, 0, portOK},
+		{"example.com:443", 11, 443, portOK},
+		{"example.com:65535", 11, 65535, portOK},
+		{"example.com:65536", 11, 0, portBad},
+		{"example.com:0", 11, 0, portBad},
+		{"example.com:", 11, 0, portBad},
+		{"example.com:000080", 0, 0, portUnknown},
+		{"host123456", 0, 0, portUnknown},
+		{"web01", 5, 0, portOK},
+		{"a:80:80", 4, 80, portOK},
+		{":80", 0, 80, portOK},
+		{"", 0, 0, portOK},
+	}
+	for _, tt := range tests {
+		colon, port, state := splitPort(tt.in)
+		if colon != tt.colon || port != tt.port || state != tt.state {
+			t.Errorf("splitPort(%q) = %d, %d, %d; want %d, %d, %d", tt.in, colon, port, state, tt.colon, tt.port, tt.state)
+		}
+	}
+}
