@@ -250,7 +250,7 @@ func (p *Proxy) serveFast(ctx *fasthttp.RequestCtx, bodyTimeout time.Duration) {
 	if err := p.fast.client.Do(req, resp); err != nil {
 		resp.Reset()
 		if body != nil && body.timedOut.Load() {
-			ctx.Error("Request Timeout: the request body stopped arriving\n", fasthttp.StatusRequestTimeout)
+			ctx.Error(bodyTimeoutText, fasthttp.StatusRequestTimeout)
 			ctx.SetConnectionClose()
 			return
 		}
@@ -393,19 +393,10 @@ func isHop(k []byte) bool {
 
 // fastUpstreamError answers 502 (504 for a time-out) and logs why.
 func (p *Proxy) fastUpstreamError(ctx *fasthttp.RequestCtx, err error) {
-	code, kind := fasthttp.StatusBadGateway, "unreachable"
-	if isTimeout(err) || errors.Is(err, fasthttp.ErrTimeout) {
-		code, kind = fasthttp.StatusGatewayTimeout, "timeout"
-	}
-	if p.metrics != nil {
-		p.metrics.upstreamErrors.WithLabelValues(kind).Inc()
-	}
-	p.log.LogAttrs(context.Background(), slog.LevelError, "hostguard proxy: upstream error",
-		slog.String("upstream", p.upstream.String()), slog.String("kind", kind),
-		slog.String("method", string(ctx.Method())), slog.String("path", string(ctx.Path())), slog.String("error", err.Error()))
+	code, body := p.upstreamFailure(err, false, string(ctx.Method()), string(ctx.Path()))
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetStatusCode(code)
-	ctx.SetBodyString(fmt.Sprintf("%d %s: the application behind hostguard did not answer\n", code, fasthttp.StatusMessage(code)))
+	ctx.SetBodyString(body)
 }
 
 // tunnel forwards an upgrade request (WebSocket) over a connection of its
@@ -475,9 +466,4 @@ func echoFast(ctx *fasthttp.RequestCtx, host string) {
 	}
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(echoText(string(ctx.Method()), host, string(ctx.Request.URI().RequestURI()), fwd))
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -18,9 +18,11 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -244,32 +246,50 @@ func (p *Proxy) decide(o outbound) (host, xff, xfh, xfp string) {
 	return host, xff, xfh, xfp
 }
 
-// upstreamError answers 502 (504 for a time-out) and logs why.
+// upstreamError answers 502 (504 for a time-out) and logs why; 408 when
+// it was the client's body that stopped arriving.
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	if b, ok := r.Context().Value(slidingBodyKey{}).(*slidingBody); ok && b.timedOut.Load() {
 		w.Header().Set("Connection", "close")
-		http.Error(w, "Request Timeout: the request body stopped arriving", http.StatusRequestTimeout)
+		http.Error(w, strings.TrimSuffix(bodyTimeoutText, "\n"), http.StatusRequestTimeout)
 		return
 	}
+	code, body := p.upstreamFailure(err, r.Context().Err() != nil, r.Method, r.URL.Path)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}
+
+// bodyTimeoutText answers a request whose body stopped arriving (408).
+const bodyTimeoutText = "Request Timeout: the request body stopped arriving\n"
+
+// upstreamFailure classifies a failed exchange with the upstream, counts
+// and logs it (not when the client left: canceled), and returns the status
+// and body to answer, for either server.
+func (p *Proxy) upstreamFailure(err error, canceled bool, method, path string) (code int, body string) {
 	code, kind := http.StatusBadGateway, "unreachable"
-	var ne net.Error
 	switch {
-	case r.Context().Err() != nil:
+	case canceled:
 		kind = "canceled" // the client went away; nobody reads the answer
-	case errors.As(err, &ne) && ne.Timeout():
+	case isTimeout(err):
 		code, kind = http.StatusGatewayTimeout, "timeout"
 	}
 	if p.metrics != nil {
 		p.metrics.upstreamErrors.WithLabelValues(kind).Inc()
 	}
-	if kind != "canceled" {
-		p.log.LogAttrs(r.Context(), slog.LevelError, "hostguard proxy: upstream error",
+	if !canceled {
+		p.log.LogAttrs(context.Background(), slog.LevelError, "hostguard proxy: upstream error",
 			slog.String("upstream", p.upstream.String()), slog.String("kind", kind),
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+			slog.String("method", method), slog.String("path", path), slog.String("error", err.Error()))
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(code)
-	fmt.Fprintf(w, "%d %s: the application behind hostguard did not answer\n", code, http.StatusText(code))
+	return code, fmt.Sprintf("%d %s: the application behind hostguard did not answer\n", code, http.StatusText(code))
+}
+
+// isTimeout reports whether err is a time-out: a net.Error's, or
+// fasthttp.ErrTimeout, which has only the Timeout method.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }
 
 func newTransport(o Options) http.RoundTripper {
