@@ -212,11 +212,11 @@ func (h *host) parse(s string) Reason {
 			// Browsers read a name whose last label is a number as an IPv4
 			// address ("010.1" is 8.0.0.1), so only a dotted quad passes,
 			// as an address.
-			a, err := netip.ParseAddr(s[:n])
-			if err != nil || !a.Is4() {
+			a, k, ok := parseIPv4(s[:n])
+			if !ok || k != n {
 				return ReasonNumericName
 			}
-			h.addr = a
+			h.addr = netip.AddrFrom4(a)
 		} else {
 			h.name = s[:n]
 		}
