@@ -73,7 +73,6 @@ type list struct {
 	entries      []string                  // entries as given, in order
 	firstName    string                    // the first exact name entry without port, normalised
 	admitsIPs    bool                      // some entry can admit an IP-literal host
-	namesOnly    bool                      // names and domains are all the list can admit
 }
 
 // EntryError is returned by [New] for an allow-list entry that is not valid.
@@ -108,7 +107,6 @@ func compile(entries []string) (*list, error) {
 	}
 	l := b.list
 	l.names, l.domains = buildNameTable(b.names), buildNameTable(b.domains)
-	l.namesOnly = l.any == "" && !l.admitsIPs
 	// IPv4 entries move to a map keyed by one integer, which hashes
 	// faster than a netip.Prefix.
 	for p, r := range l.ips {
@@ -360,9 +358,9 @@ func (l *list) quick(s string) (allowed, decided bool) {
 			return validLabels(name[:dot]), true
 		}
 	}
-	// Only an IP literal can still pass, through an address, a range or
-	// @self, and an IP literal ends in a digit.
-	return false, l.namesOnly || n > 0 && (name[n-1] < '0' || name[n-1] > '9')
+	// Only an IP literal can still pass (there is no "*" here), if the list
+	// admits any, and an IP literal ends in a digit.
+	return false, !l.admitsIPs || n > 0 && (name[n-1] < '0' || name[n-1] > '9')
 }
 
 // What splitPort found at the end of a Host value.
