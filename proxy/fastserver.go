@@ -106,6 +106,8 @@ type fastUpstream struct {
 	timeout time.Duration // between two reads from the upstream
 }
 
+// newFastUpstream builds the upstream of Serve from options with their
+// defaults filled in.
 func newFastUpstream(o Options) *fastUpstream {
 	u := &fastUpstream{scheme: o.Upstream.Scheme, prefix: strings.TrimSuffix(o.Upstream.Path, "/"),
 		addr: o.Upstream.Host, dial: o.DialTimeout, timeout: o.ResponseTimeout}
@@ -115,12 +117,6 @@ func newFastUpstream(o Options) *fastUpstream {
 			port = "443"
 		}
 		u.addr = net.JoinHostPort(o.Upstream.Hostname(), port)
-	}
-	if u.dial <= 0 {
-		u.dial = DefaultDialTimeout
-	}
-	if u.timeout <= 0 {
-		u.timeout = DefaultResponseTimeout
 	}
 	if u.scheme == "https" {
 		u.tls = upstreamTLS(o)

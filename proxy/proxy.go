@@ -84,6 +84,24 @@ type Options struct {
 	Metrics *Metrics
 }
 
+// defaults fills in the zero (or negative) options.
+func (o *Options) defaults() {
+	o.DialTimeout = positiveOr(o.DialTimeout, DefaultDialTimeout)
+	o.ResponseTimeout = positiveOr(o.ResponseTimeout, DefaultResponseTimeout)
+	o.MaxIdleConns = positiveOr(o.MaxIdleConns, DefaultMaxIdleConns)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// positiveOr returns v, or def when v is zero or negative.
+func positiveOr[T ~int | ~int64](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
 // Proxy is an http.Handler that checks the Host and forwards to the
 // upstream.
 type Proxy struct {
@@ -104,10 +122,8 @@ func New(o Options) (*Proxy, error) {
 	if o.Guard == nil {
 		return nil, errors.New("proxy: Options.Guard is required")
 	}
+	o.defaults()
 	p := &Proxy{guard: o.Guard, upstream: o.Upstream, log: o.Logger, metrics: o.Metrics, canonical: o.CanonicalHost}
-	if p.log == nil {
-		p.log = slog.Default()
-	}
 	if p.canonical == "" {
 		p.canonical = o.Guard.FirstName()
 	}
@@ -292,23 +308,15 @@ func isTimeout(err error) bool {
 	return errors.As(err, &t) && t.Timeout()
 }
 
+// newTransport builds the net/http form's transport from options with their
+// defaults filled in.
 func newTransport(o Options) http.RoundTripper {
-	dial, resp, idle := o.DialTimeout, o.ResponseTimeout, o.MaxIdleConns
-	if dial <= 0 {
-		dial = DefaultDialTimeout
-	}
-	if resp <= 0 {
-		resp = DefaultResponseTimeout
-	}
-	if idle <= 0 {
-		idle = DefaultMaxIdleConns
-	}
 	var rt http.RoundTripper = &http.Transport{
 		Proxy:                 nil, // never send the app's traffic through HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
-		ResponseHeaderTimeout: resp,
-		MaxIdleConns:          idle,
-		MaxIdleConnsPerHost:   idle, // the default, 2, reconnects under any load
+		DialContext:           (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: o.ResponseTimeout,
+		MaxIdleConns:          o.MaxIdleConns,
+		MaxIdleConnsPerHost:   o.MaxIdleConns, // the default, 2, reconnects under any load
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // pass the body through as the app encoded it

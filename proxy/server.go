@@ -53,24 +53,12 @@ type ServerOptions struct {
 }
 
 func (o *ServerOptions) defaults() {
-	if o.ReadHeaderTimeout <= 0 {
-		o.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = DefaultIdleTimeout
-	}
-	if o.WriteTimeout <= 0 {
-		o.WriteTimeout = DefaultWriteTimeout
-	}
-	if o.BodyTimeout <= 0 {
-		o.BodyTimeout = DefaultBodyTimeout
-	}
-	if o.MaxHeaderBytes <= 0 {
-		o.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if o.Grace <= 0 {
-		o.Grace = DefaultGrace
-	}
+	o.ReadHeaderTimeout = positiveOr(o.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	o.IdleTimeout = positiveOr(o.IdleTimeout, DefaultIdleTimeout)
+	o.WriteTimeout = positiveOr(o.WriteTimeout, DefaultWriteTimeout)
+	o.BodyTimeout = positiveOr(o.BodyTimeout, DefaultBodyTimeout)
+	o.MaxHeaderBytes = positiveOr(o.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	o.Grace = positiveOr(o.Grace, DefaultGrace)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
