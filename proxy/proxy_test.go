@@ -104,6 +104,12 @@ func startHandler(t *testing.T, gopts hostguard.Options, popts Options, sopts Se
 	})
 }
 
+// bothServers names the two ways to serve a Proxy, for tests that must
+// hold on both.
+var bothServers = map[string]func(*testing.T, hostguard.Options, Options, ServerOptions) *fixture{
+	"Serve": start, "net/http": startHandler,
+}
+
 func startWith(t *testing.T, gopts hostguard.Options, popts Options, sopts ServerOptions,
 	serve func(*Proxy, context.Context, net.Listener, ServerOptions) error) *fixture {
 	t.Helper()
@@ -754,9 +760,7 @@ func TestServerLogIsLimited(t *testing.T) {
 // after BodyTimeout; one that keeps sending, slower than that in total, is
 // not. Both servers.
 func TestStalledBody(t *testing.T) {
-	for name, startFn := range map[string]func(*testing.T, hostguard.Options, Options, ServerOptions) *fixture{
-		"Serve": start, "net/http": startHandler,
-	} {
+	for name, startFn := range bothServers {
 		t.Run(name, func(t *testing.T) {
 			// fasthttp reads a small body before the handler runs, under
 			// the header timeout; a large one streams under BodyTimeout.
@@ -930,9 +934,7 @@ func TestTLSUpstream(t *testing.T) {
 	u, _ := url.Parse(up.URL)
 	roots := x509.NewCertPool()
 	roots.AddCert(up.Certificate())
-	for name, startFn := range map[string]func(*testing.T, hostguard.Options, Options, ServerOptions) *fixture{
-		"Serve": start, "net/http": startHandler,
-	} {
+	for name, startFn := range bothServers {
 		t.Run(name, func(t *testing.T) {
 			f := startFn(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}},
 				Options{Upstream: u, TLSConfig: &tls.Config{RootCAs: roots}}, ServerOptions{})
