@@ -128,47 +128,43 @@ func (g *Guard) TrustedPeer(remote string) bool {
 
 // checkList checks every host in a comma-separated X-Forwarded-Host value,
 // or every host= parameter of a Forwarded value (RFC 7239). All of them
-// must pass: frameworks disagree on which one they use.
+// must pass: frameworks disagree on which one they use. A Forwarded value
+// that does not follow RFC 7239 is malformed as a whole.
 func (g *Guard) checkList(v string, forwarded bool) (string, Reason) {
+	if forwarded {
+		bad, reason := "", ReasonNone
+		ok := forwardedHosts(v, func(h string) bool {
+			bad, reason = h, g.forwardedVerdict(h)
+			return reason == ReasonNone
+		})
+		if !ok {
+			return v, ReasonForwardedMalformed
+		}
+		return bad, reason
+	}
 	for v != "" {
 		var elem string
 		elem, v, _ = strings.Cut(v, ",")
 		elem = strings.TrimSpace(elem)
-		if forwarded {
-			var ok bool
-			if elem, ok = forwardedHost(elem); !ok {
-				continue
-			}
-		}
-		if elem == "" {
-			return elem, ReasonForwardedMalformed
-		}
-		if reason := g.verdict(elem); reason != ReasonNone {
-			if reason == ReasonNotAllowed {
-				return elem, ReasonForwardedNotAllowed
-			}
-			return elem, ReasonForwardedMalformed
+		if reason := g.forwardedVerdict(elem); reason != ReasonNone {
+			return elem, reason
 		}
 	}
 	return "", ReasonNone
 }
 
-// forwardedHost returns the host= parameter of one Forwarded element, with
-// the quotes of a quoted-string removed.
-func forwardedHost(elem string) (string, bool) {
-	for elem != "" {
-		var pair string
-		pair, elem, _ = strings.Cut(elem, ";")
-		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if !ok || !strings.EqualFold(k, "host") {
-			continue
-		}
-		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-			v = v[1 : len(v)-1]
-		}
-		return v, true
+// forwardedVerdict checks one host that a trusted proxy forwarded.
+func (g *Guard) forwardedVerdict(h string) Reason {
+	if h == "" {
+		return ReasonForwardedMalformed
 	}
-	return "", false
+	switch g.verdict(h) {
+	case ReasonNone:
+		return ReasonNone
+	case ReasonNotAllowed:
+		return ReasonForwardedNotAllowed
+	}
+	return ReasonForwardedMalformed
 }
 
 // Rejection describes a rejected request to an [Options.RejectHandler].

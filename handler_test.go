@@ -157,6 +157,9 @@ func TestHandlerForwardedHeaders(t *testing.T) {
 		{"trusted: Forwarded bad", "10.0.0.5:1", nil, []string{`for=1.2.3.4, for=10.0.0.1;Host=evil.example`}, 400, false},
 		{"trusted: Forwarded without host", "10.0.0.5:1", nil, []string{`for=1.2.3.4;proto=https`}, 200, false},
 		{"trusted: Forwarded malformed", "10.0.0.5:1", nil, []string{`host="lhy.kr@evil"`}, 400, false},
+		{"trusted: Forwarded host given twice", "10.0.0.5:1", nil, []string{`for=1.2.3.4;host=lhy.kr;host=evil.example`}, 400, false},
+		{"trusted: Forwarded not RFC 7239", "10.0.0.5:1", nil, []string{`host=lhy.kr evil`}, 400, false},
+		{"trusted: Forwarded quoted comma", "10.0.0.5:1", nil, []string{`for="_a,_b";host=lhy.kr`}, 200, false},
 		{"garbage remote addr is untrusted", "nonsense", []string{"evil.example"}, nil, 200, false},
 	}
 	for _, tt := range tests {
