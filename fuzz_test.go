@@ -2,37 +2,19 @@ package hostguard
 
 import (
 	"net/netip"
+
 	"strings"
 	"testing"
+
+	"github.com/hostguard/hostguard/internal/hostcorpus"
 )
 
-var fuzzSeeds = []string{
-	"example.com", "EXAMPLE.com.", "www.example.org:8443", "a.b.example.org", "example.org",
-	"10.0.1.23", "10.0.1.23:80", "10.255.1.1", "[2001:db8::1]", "[2001:DB8:0::1]:8080",
-	"[::ffff:10.0.0.1]", "[::1]:8080", "[::1]", "192.168.7.7", "fd00::1", "[fd00::1]",
-	"allowed.com@evil", "evil/.allowed.com", "a:80:80", "[::1", "a\r\nb", "010.1", "0x7f.1",
-	"", ".", "a..b", "xn--bcher-kva.example", "[fe80::1%eth0]", "b.example:8443",
-	"HOST0.Example.COM.:443", "x.example.com:8443", "x.example.com.:8080", "b.example:08443",
-	"b.example:8443:1", "b.example.:", "exAmple.com\x00", "example.co\xcd", "example.com:0",
-	"WWW.Example.ORG.:443", "a..example.org", ".example.org", "x_y.example.org", "1.example.org",
-	"a.b.example.net.", "-.example.net", "10.0.1.23.", "10.0.1.23:080", "10.9.9.9:1", "1.2.3.4:65536",
-	"example.com:000443", "b.example:0008443", "example.com:443:", "example.com::443", "b.example:8443x",
-}
-
-// fuzzLists are allow lists of every entry kind the reference understands.
-var fuzzLists = [][]string{
-	{"*"},
-	{"example.com", ".example.org", "*.example.net", "10.0.0.0/8", "fd00::/8", "[2001:db8::1]",
-		"b.example:8443", "[::1]:8080", "10.0.1.23:80", "192.168.7.0/24", "::ffff:10.0.0.1", "@self"},
-	{".com", "1.2.3.4", "0.0.0.0/0"},
-	// Exact names only: misses are decided without the full parse.
-	{"example.com", "host0.example.com", "b.example:8443", "b.example:8080", "xn--bcher-kva.example",
-		"a.b.c.d.e.f.g.h.example.org"},
-	// An exact name on one port under a domain that allows every port.
-	{"x.example.com:8443", ".example.com", "Host0.Example.COM"},
-}
-
-var fuzzSelf = []string{"10.9.9.9", "2001:db8::9"}
+// The fuzz targets run the corpus's seeds against its lists.
+var (
+	fuzzSeeds = hostcorpus.Seeds()
+	fuzzLists = hostcorpus.Lists()
+	fuzzSelf  = hostcorpus.Self
+)
 
 // FuzzAllow checks that parsing never panics and that Allow agrees with the
 // reference matcher for every list.
