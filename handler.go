@@ -81,7 +81,7 @@ func (g *Guard) Inspect(r *Request) (bad string, reason Reason, dropForwarded bo
 }
 
 func (g *Guard) check(r *Request) (bad string, reason Reason, dropForwarded bool) {
-	if g.exempt == nil || !g.exempt[r.Path] {
+	if !g.IsExempt(r.Path) {
 		if reason := g.verdict(r.Host); reason != ReasonNone {
 			return r.Host, reason, false
 		}
@@ -106,6 +106,11 @@ func (g *Guard) check(r *Request) (bad string, reason Reason, dropForwarded bool
 	}
 	return "", ReasonNone, false
 }
+
+// IsExempt reports whether requests for path skip the Host check
+// ([Options.ExemptPaths]). A server that passes requests on uses it to
+// know that the Host of an accepted request was not checked.
+func (g *Guard) IsExempt(path string) bool { return g.exempt != nil && g.exempt[path] }
 
 // TrustedPeer reports whether remote, a Request.RemoteAddr, is inside
 // [Options.TrustedProxies].

@@ -31,7 +31,7 @@ func BenchmarkForward(b *testing.B) {
 	}
 	onNetHTTP := func(h http.Handler) func(context.Context, net.Listener) error {
 		return func(ctx context.Context, l net.Listener) error {
-			return Serve(ctx, l, h, ServerOptions{Logger: quiet()})
+			return ServeHandler(ctx, l, h, ServerOptions{Logger: quiet()})
 		}
 	}
 	for _, tc := range []struct {

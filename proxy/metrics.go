@@ -19,6 +19,9 @@ type Metrics struct {
 	upstreamErrors  *prometheus.CounterVec
 	upstreamLatency prometheus.Histogram
 	selfAddrs       prometheus.Gauge
+	clientErrors    *prometheus.CounterVec
+	tunnels         prometheus.Counter
+	tunnelsOpen     prometheus.Gauge
 }
 
 // NewMetrics creates the metrics, with Go runtime and process collectors:
@@ -28,6 +31,10 @@ type Metrics struct {
 //	hostguard_upstream_errors_total{kind}       unreachable, timeout, canceled
 //	hostguard_upstream_duration_seconds         until the response headers
 //	hostguard_self_addresses                    addresses @self stands for
+//	hostguard_client_errors_total{kind}         requests refused for their form: malformed,
+//	                                            unsupported, too_large, timeout
+//	hostguard_tunnels_total                     WebSocket tunnels opened
+//	hostguard_tunnels_open                      WebSocket tunnels open now
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
@@ -47,8 +54,18 @@ func NewMetrics() *Metrics {
 		selfAddrs: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hostguard_self_addresses", Help: "Number of addresses @self stands for.",
 		}),
+		clientErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hostguard_client_errors_total", Help: "Requests refused for their form (not their Host), by kind.",
+		}, []string{"kind"}),
+		tunnels: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hostguard_tunnels_total", Help: "WebSocket tunnels opened after a 101 from the upstream.",
+		}),
+		tunnelsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hostguard_tunnels_open", Help: "WebSocket tunnels open now.",
+		}),
 	}
 	m.reg.MustRegister(m.accepted, m.rejected, m.upstreamErrors, m.upstreamLatency, m.selfAddrs,
+		m.clientErrors, m.tunnels, m.tunnelsOpen,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,20 +1,25 @@
 // Package proxy is a reverse proxy that puts a hostguard allow list in front
 // of any web application, so that the application only ever sees a Host it
-// allows.
+// allows, and never a forwarding header that a client forged.
 //
 // Requests whose Host fails the list get the Guard's rejection. Accepted
-// requests go to the upstream. A request accepted through an IP-literal
-// entry (a health check on the instance's private address, admitted by
-// "@self", an address or a CIDR range) reaches the upstream with Host set to
-// the canonical host and the original value in X-Forwarded-Host, so an
-// application whose own list holds only its name keeps working unchanged.
-// X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Forwarded from
-// peers outside the trusted proxies are replaced, never passed through.
+// requests go to the upstream with the Host normalised (lower case, no
+// trailing dot, the port in plain decimal). A request accepted through an
+// IP-literal entry (a health check on the instance's private address,
+// admitted by "@self", an address or a CIDR range) reaches the upstream with
+// Host set to the canonical host and the original value in
+// X-Forwarded-Host, so an application whose own list holds only its name
+// keeps working unchanged. X-Forwarded-For, X-Forwarded-Proto and
+// X-Forwarded-Host are set by the proxy; from peers outside the trusted
+// proxies, every other X-Forwarded-* field, X-Real-IP and Forwarded are
+// removed, and so is every field whose name holds an underscore (CGI and
+// WSGI servers read X_Forwarded_For as X-Forwarded-For).
 //
-// [Proxy.Serve] is the production server (fasthttp's server and client, the
-// form `hostguard proxy` runs). A Proxy is also an http.Handler, built on
+// [Proxy.Serve] is the production server: a strict HTTP/1.1 parser (see
+// request.go for its rules) and a keep-alive pool to the upstream, the form
+// `hostguard proxy` runs. A Proxy is also an http.Handler, built on
 // httputil.ReverseProxy, for embedding in a net/http server; it is slower
-// but behaves alike.
+// but decides alike.
 package proxy
 
 import (
@@ -22,13 +27,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -65,11 +67,24 @@ type Options struct {
 	// wait for the headers only. Zero: the defaults above.
 	DialTimeout, ResponseTimeout time.Duration
 
-	// MaxIdleConns is the size of the keep-alive pool to the upstream of
-	// the http.Handler form. Zero: DefaultMaxIdleConns. [Proxy.Serve]
-	// keeps every connection that falls idle for up to 90 seconds, and
-	// limits neither idle nor busy ones (nginx's keepalive does the same).
+	// MaxIdleConns is the size of the keep-alive pool to the upstream:
+	// connections that fall idle beyond it are closed, and idle ones are
+	// closed after 90 seconds. Busy connections are not limited (long polls
+	// and streams each hold one), as with nginx's keepalive. Zero:
+	// DefaultMaxIdleConns.
 	MaxIdleConns int
+
+	// TunnelIdleTimeout closes a WebSocket tunnel in which no byte moved
+	// either way for this long. Zero: DefaultTunnelIdleTimeout.
+	TunnelIdleTimeout time.Duration
+
+	// KeepUnderscoreHeaders passes on header fields whose names hold an
+	// underscore ("X_Custom"). Off by default, as in nginx
+	// (underscores_in_headers): CGI and WSGI servers cannot tell
+	// X_Forwarded_For from X-Forwarded-For. Even when set, names that read
+	// as framing, hop-by-hop or forwarding fields with '-' for '_' are
+	// dropped.
+	KeepUnderscoreHeaders bool
 
 	// TLSConfig is used for an https:// upstream: roots to trust, a client
 	// certificate. Nil: the system's roots, TLS 1.2 or later, the
@@ -89,6 +104,7 @@ func (o *Options) defaults() {
 	o.DialTimeout = positiveOr(o.DialTimeout, DefaultDialTimeout)
 	o.ResponseTimeout = positiveOr(o.ResponseTimeout, DefaultResponseTimeout)
 	o.MaxIdleConns = positiveOr(o.MaxIdleConns, DefaultMaxIdleConns)
+	o.TunnelIdleTimeout = positiveOr(o.TunnelIdleTimeout, DefaultTunnelIdleTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -102,18 +118,23 @@ func positiveOr[T ~int | ~int64](v, def T) T {
 	return def
 }
 
-// Proxy is an http.Handler that checks the Host and forwards to the
-// upstream.
+// Proxy checks the Host of requests and forwards the accepted ones to the
+// upstream. Serve it with [Proxy.Serve], or use it as an http.Handler.
 type Proxy struct {
-	guard     *hostguard.Guard
-	handler   http.Handler // the Guard's middleware around forward
-	canonical string
-	upstream  *url.URL
-	rp        *httputil.ReverseProxy
-	fast      *fastUpstream // the upstream for Serve; nil for the echo backend
-	bufs      *bufferPool
-	log       *slog.Logger
-	metrics   *Metrics
+	guard          *hostguard.Guard
+	handler        http.Handler // the net/http form: the Guard's middleware around the ReverseProxy
+	canonical      string
+	upstream       *url.URL
+	rp             *httputil.ReverseProxy
+	up             *upstream // the upstream for Serve; nil for the echo backend
+	bufs           *bufferPool
+	log            *slog.Logger
+	metrics        *Metrics
+	keepUnderscore bool
+	tunnelIdle     time.Duration
+
+	tunnelsMu sync.Mutex
+	tunnels   map[*tunnel]struct{}
 }
 
 // New builds a Proxy. It fails when no canonical host can be had for a list
@@ -123,12 +144,16 @@ func New(o Options) (*Proxy, error) {
 		return nil, errors.New("proxy: Options.Guard is required")
 	}
 	o.defaults()
-	p := &Proxy{guard: o.Guard, upstream: o.Upstream, log: o.Logger, metrics: o.Metrics, canonical: o.CanonicalHost}
-	if p.canonical == "" {
-		p.canonical = o.Guard.FirstName()
-	}
-	if p.canonical != "" && !o.Guard.Allow(p.canonical) {
-		return nil, fmt.Errorf("proxy: canonical host %q is not allowed by the list itself; add it to the list", p.canonical)
+	p := &Proxy{guard: o.Guard, upstream: o.Upstream, log: o.Logger, metrics: o.Metrics,
+		keepUnderscore: o.KeepUnderscoreHeaders, tunnelIdle: o.TunnelIdleTimeout,
+		bufs: newBufferPool(), tunnels: map[*tunnel]struct{}{}}
+	p.canonical = o.Guard.FirstName()
+	if o.CanonicalHost != "" {
+		d := o.Guard.Check(o.CanonicalHost)
+		if !d.Allowed() {
+			return nil, fmt.Errorf("proxy: canonical host %q is not allowed by the list itself; add it to the list", o.CanonicalHost)
+		}
+		p.canonical = d.Host
 	}
 	if p.canonical == "" && o.Guard.AdmitsIPs() {
 		return nil, errors.New("proxy: the list admits IP addresses (@self, an address or a CIDR range) but names no plain host to send the upstream instead; add one (--allow example.com) or set --canonical-host")
@@ -143,10 +168,9 @@ func New(o Options) (*Proxy, error) {
 		if o.Upstream.RawQuery != "" || o.Upstream.Fragment != "" || o.Upstream.User != nil {
 			return nil, fmt.Errorf("proxy: upstream %q: give scheme, host, port and at most a path", o.Upstream)
 		}
-		p.fast = newFastUpstream(o)
-		p.bufs = newBufferPool()
+		p.up = newUpstream(o)
 		p.rp = &httputil.ReverseProxy{
-			Rewrite:      p.rewrite,
+			Rewrite:      func(pr *httputil.ProxyRequest) { p.rewrite(pr) },
 			Transport:    newTransport(o),
 			BufferPool:   p.bufs,
 			ErrorHandler: p.upstreamError,
@@ -157,132 +181,107 @@ func New(o Options) (*Proxy, error) {
 	if p.metrics != nil {
 		next = p.metrics.countAccepted(next)
 	}
-	p.handler = o.Guard.Handler(p.prepare(next))
+	p.handler = p.checkForm(o.Guard.Handler(p.prepare(next)))
 	return p, nil
-}
-
-// ServeHTTP checks the request and forwards it.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.handler.ServeHTTP(w, r)
 }
 
 // Canonical returns the host sent to the upstream in place of IP literals.
 func (p *Proxy) Canonical() string { return p.canonical }
 
-// prepare runs after the Guard accepted the request. For the echo backend it
-// applies to the inbound request what rewrite applies to the outbound one,
-// so the echo shows what an upstream would see.
-func (p *Proxy) prepare(next http.Handler) http.Handler {
-	if p.rp != nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		out := r.Clone(r.Context())
-		out.Header.Del("X-Forwarded-For")
-		out.Header.Del("X-Forwarded-Host")
-		out.Header.Del("X-Forwarded-Proto")
-		p.rewrite(&httputil.ProxyRequest{In: r, Out: out})
-		next.ServeHTTP(w, out)
-	})
-}
-
-// rewrite sets the outbound request's URL, Host and forwarded headers for
-// ReverseProxy, which has removed X-Forwarded-For, -Host and -Proto from Out.
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	if p.upstream != nil {
-		pr.SetURL(p.upstream)
-	}
-	host, xff, xfh, xfp, keepForwarded := p.outboundHeaders(pr.In)
-	out := pr.Out
-	out.Host = host
-	out.Header.Set("X-Forwarded-For", xff)
-	out.Header.Set("X-Forwarded-Host", xfh)
-	out.Header.Set("X-Forwarded-Proto", xfp)
-	if !keepForwarded {
-		out.Header.Del("Forwarded")
-	}
-}
-
-// outboundHeaders decides what the upstream receives as Host and forwarded
-// headers. From a trusted proxy the X-Forwarded-For chain is extended and
-// its X-Forwarded-Proto, X-Forwarded-Host and Forwarded are kept (the Guard
-// has checked their hosts); from anyone else they are replaced. An IP-literal
-// Host becomes the canonical host, the original going to X-Forwarded-Host.
-func (p *Proxy) outboundHeaders(in *http.Request) (host, xff, xfh, xfp string, keepForwarded bool) {
-	o := outbound{client: in.RemoteAddr, tls: in.TLS != nil, host: in.Host}
-	if p.guard.TrustedPeer(in.RemoteAddr) {
-		o.trusted = true
-		o.priorXFF = strings.Join(in.Header["X-Forwarded-For"], ", ")
-		if v := in.Header["X-Forwarded-Proto"]; len(v) > 0 {
-			o.priorXFP = v[0]
-		}
-		o.priorXFH = strings.Join(in.Header["X-Forwarded-Host"], ", ")
-	}
-	host, xff, xfh, xfp = p.decide(o)
-	return host, xff, xfh, xfp, o.trusted
-}
-
-// outbound is what decide needs of an accepted request, whichever server
+// inbound is what decide needs of an accepted request, whichever server
 // read it.
-type outbound struct {
-	client   string // the peer, "ip:port"
-	tls      bool   // the request came over TLS
-	host     string // the Host the Guard accepted
-	trusted  bool   // the peer is a trusted proxy
-	priorXFF string // from a trusted peer: its X-Forwarded-For, -Proto and -Host
-	priorXFP string
-	priorXFH string
+type inbound struct {
+	client  string // the peer's address
+	tls     bool   // the request came over TLS
+	host    string // the host the client sent (Host, or the absolute-form authority)
+	checked bool   // false: an exempt path let host through without the list
+	trusted bool   // the peer is a trusted proxy
+	// From a trusted peer: its X-Forwarded-For, -Proto and -Host.
+	priorXFF, priorXFP, priorXFH string
 }
 
-// decide returns the Host and forwarded headers for the upstream.
-func (p *Proxy) decide(o outbound) (host, xff, xfh, xfp string) {
-	client, _, err := net.SplitHostPort(o.client)
-	if err != nil {
-		client = o.client
+// forwarding is what the upstream receives in place of the client's Host
+// and forwarding fields.
+type forwarding struct {
+	host          string // Host
+	xff, xfh, xfp string // X-Forwarded-For, -Host (none when empty) and -Proto
+	// keepClientFields passes the client's Forwarded, X-Real-IP and other
+	// X-Forwarded-* fields: they come from a trusted proxy.
+	keepClientFields bool
+}
+
+// decide returns the Host and forwarding fields for the upstream. From a
+// trusted proxy the X-Forwarded-For chain is extended and its
+// X-Forwarded-Proto, X-Forwarded-Host and Forwarded are kept (the Guard has
+// checked their hosts); from anyone else they are replaced. The host goes
+// on normalised; an IP literal, an empty host or one that an exempt path
+// let through unchecked becomes the canonical host, the checked original
+// going to X-Forwarded-Host. ok is false when no host can be sent: an
+// unchecked one and no canonical host.
+func (p *Proxy) decide(in inbound) (f forwarding, ok bool) {
+	f.xff, f.xfp = in.client, "http"
+	if in.tls {
+		f.xfp = "https"
 	}
-	xff, xfp, host = client, "http", o.host
-	if o.tls {
-		xfp = "https"
-	}
-	if o.trusted {
-		if o.priorXFF != "" {
-			xff = o.priorXFF + ", " + client
+	if in.checked && in.host != "" {
+		f.host = p.normalize(in.host)
+		f.xfh = f.host
+		if c := f.host[0]; c == '[' || c >= '0' && c <= '9' {
+			if hostguard.IsIPLiteral(f.host) {
+				f.host = p.canonical
+			}
 		}
-		if o.priorXFP != "" {
-			xfp = o.priorXFP
+	} else {
+		f.host = p.canonical
+		if !in.checked && f.host == "" {
+			return f, false
 		}
-		xfh = o.priorXFH
 	}
-	if xfh == "" {
-		xfh = o.host
+	if in.trusted {
+		f.keepClientFields = true
+		if in.priorXFF != "" {
+			f.xff = in.priorXFF + ", " + in.client
+		}
+		if in.priorXFP != "" {
+			f.xfp = in.priorXFP
+		}
+		if in.priorXFH != "" {
+			f.xfh = in.priorXFH
+		}
 	}
-	if p.canonical != "" && hostguard.IsIPLiteral(o.host) {
-		host, xfh = p.canonical, o.host
-	}
-	return host, xff, xfh, xfp
+	return f, true
 }
 
-// upstreamError answers 502 (504 for a time-out) and logs why; 408 when
-// it was the client's body that stopped arriving.
-func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	if b, ok := r.Context().Value(slidingBodyKey{}).(*slidingBody); ok && b.timedOut.Load() {
-		w.Header().Set("Connection", "close")
-		http.Error(w, strings.TrimSuffix(bodyTimeoutText, "\n"), http.StatusRequestTimeout)
-		return
+// normalize returns an accepted host as the list compared it: lower case,
+// without a trailing dot, IPv6 in canonical form, the port in plain
+// decimal. Most hosts already are; the rest take the Guard's Check.
+func (p *Proxy) normalize(h string) string {
+	colon := -1
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case 'A' <= c && c <= 'Z', c == '[':
+			return p.guard.Check(h).Host
+		case c == ':':
+			colon = i
+		}
 	}
-	code, body := p.upstreamFailure(err, r.Context().Err() != nil, r.Method, r.URL.Path)
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, body)
+	name := h
+	if colon >= 0 {
+		if colon+1 < len(h) && h[colon+1] == '0' {
+			return p.guard.Check(h).Host
+		}
+		name = h[:colon]
+	}
+	if name != "" && name[len(name)-1] == '.' {
+		return p.guard.Check(h).Host
+	}
+	return h
 }
-
-// bodyTimeoutText answers a request whose body stopped arriving (408).
-const bodyTimeoutText = "Request Timeout: the request body stopped arriving\n"
 
 // upstreamFailure classifies a failed exchange with the upstream, counts
 // and logs it (not when the client left: canceled), and returns the status
-// and body to answer, for either server.
-func (p *Proxy) upstreamFailure(err error, canceled bool, method, path string) (code int, body string) {
+// and body to answer, for either server. request is the method and path.
+func (p *Proxy) upstreamFailure(err error, canceled bool, request string) (code int, body string) {
 	code, kind := http.StatusBadGateway, "unreachable"
 	switch {
 	case canceled:
@@ -296,39 +295,17 @@ func (p *Proxy) upstreamFailure(err error, canceled bool, method, path string) (
 	if !canceled {
 		p.log.LogAttrs(context.Background(), slog.LevelError, "hostguard proxy: upstream error",
 			slog.String("upstream", p.upstream.String()), slog.String("kind", kind),
-			slog.String("method", method), slog.String("path", path), slog.String("error", err.Error()))
+			slog.String("request", request), slog.String("error", err.Error()))
 	}
 	return code, fmt.Sprintf("%d %s: the application behind hostguard did not answer\n", code, http.StatusText(code))
 }
 
-// isTimeout reports whether err is a time-out: a net.Error's, or
-// fasthttp.ErrTimeout, which has only the Timeout method.
+// isTimeout reports whether err is a time-out: a net.Error's, or any error
+// with a Timeout method that says so.
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
 }
-
-// newTransport builds the net/http form's transport from options with their
-// defaults filled in.
-func newTransport(o Options) http.RoundTripper {
-	var rt http.RoundTripper = &http.Transport{
-		Proxy:                 nil, // never send the app's traffic through HTTP_PROXY
-		DialContext:           (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		ResponseHeaderTimeout: o.ResponseTimeout,
-		MaxIdleConns:          o.MaxIdleConns,
-		MaxIdleConnsPerHost:   o.MaxIdleConns, // the default, 2, reconnects under any load
-		IdleConnTimeout:       90 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true, // pass the body through as the app encoded it
-		TLSClientConfig:       upstreamTLS(o),
-	}
-	if o.Metrics != nil {
-		rt = o.Metrics.timeUpstream(rt)
-	}
-	return rt
-}
-
-const copyBufSize = 32 << 10
 
 // bufferPool reuses the 32 KiB copy buffers of ReverseProxy. It
 // pools array pointers, so neither Get nor Put allocates.

@@ -54,6 +54,12 @@ func (u *recordingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "app ok")
 }
 
+func (u *recordingUpstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.reqs)
+}
+
 func (u *recordingUpstream) last() seen {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -100,7 +106,7 @@ func start(t *testing.T, gopts hostguard.Options, popts Options, sopts ServerOpt
 func startHandler(t *testing.T, gopts hostguard.Options, popts Options, sopts ServerOptions) *fixture {
 	t.Helper()
 	return startWith(t, gopts, popts, sopts, func(p *Proxy, ctx context.Context, l net.Listener, o ServerOptions) error {
-		return Serve(ctx, l, p, o)
+		return ServeHandler(ctx, l, p, o)
 	})
 }
 
@@ -140,7 +146,9 @@ func startWith(t *testing.T, gopts hostguard.Options, popts Options, sopts Serve
 	f.url = "http://" + f.addr
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stop, f.done = cancel, make(chan error, 1)
-	sopts.Logger = quiet()
+	if sopts.Logger == nil {
+		sopts.Logger = quiet()
+	}
 	go func() { f.done <- serve(p, ctx, l, sopts) }()
 	t.Cleanup(func() {
 		cancel()
@@ -499,8 +507,10 @@ func TestRawMalformedRequests(t *testing.T) {
 		{"space before colon", "GET / HTTP/1.1\r\nHost : evil.example\r\nHost: lhy.kr\r\n\r\n", 400},
 		{"folded Host", "GET / HTTP/1.1\r\nHost: evil.example\r\n lhy.kr\r\n\r\n", 400},
 		{"two Content-Lengths", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400},
-		{"unknown transfer coding", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400},
-		{"chunked not last", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400},
+		{"unknown transfer coding", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 501},
+		{"chunked not last", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 501},
+		// RFC 9112 §6.3: a request with both may be smuggling; nginx 400s it too.
+		{"Transfer-Encoding and Content-Length", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := rawRequest(t, f.addr, tt.raw)
@@ -647,7 +657,7 @@ func TestWhatTheUpstreamReceives(t *testing.T) {
 			"Connection: X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nProxy-Authorization: Basic eDp5\r\nTe: trailers\r\n\r\n",
 			"/a/../b%2Fc//d?x=1&y=%20", "", false},
 		{"absolute-form becomes origin-form", "GET http://lhy.kr/p?q HTTP/1.1\r\nHost: lhy.kr\r\n\r\n", "/p?q", "", false},
-		{"Transfer-Encoding wins over Content-Length", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: 5\r\n" +
+		{"chunked body", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\n" +
 			"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "/sum", "abc", true},
 		{"sized body", "POST /sum HTTP/1.1\r\nHost: lhy.kr\r\nContent-Length: 5\r\n\r\nhello", "/sum", "hello", false},
 	} {

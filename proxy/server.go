@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hostguard/hostguard/internal/ratelog"
 )
 
 // Server defaults.
@@ -68,159 +69,148 @@ func (o *ServerOptions) defaults() {
 // at the end of the grace period.
 var ErrGraceExceeded = errors.New("grace period ended with requests in flight")
 
-// Serve serves h on l until ctx is done. Then it stops accepting
-// connections, lets the requests in flight finish for up to Grace, and
-// returns nil, or ErrGraceExceeded if it had to cut some.
-func Serve(ctx context.Context, l net.Listener, h http.Handler, o ServerOptions) error {
+// Serve serves the proxy on l until ctx is done. Then it stops accepting
+// connections, closes the idle ones, lets the requests in flight finish for
+// up to o.Grace and returns nil, or ErrGraceExceeded if it had to cut some.
+// WebSocket tunnels get the grace period too and are closed when it ends
+// (that is not an error).
+func (p *Proxy) Serve(ctx context.Context, l net.Listener, o ServerOptions) error {
 	o.defaults()
-	srv := &http.Server{
-		Handler:           bodyDeadlines(h, o.BodyTimeout),
-		ReadHeaderTimeout: o.ReadHeaderTimeout,
-		IdleTimeout:       o.IdleTimeout,
-		MaxHeaderBytes:    o.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
-	}
-	return serveUntilDone(ctx, l, o, srv.Serve, func(ctx context.Context) error {
-		err := srv.Shutdown(ctx)
-		if err != nil {
-			_ = srv.Close()
-		}
-		return err
-	})
-}
-
-// serveUntilDone runs serve on l, with per-write deadlines, until ctx is
-// done; then it calls shutdown with the grace period as its deadline and
-// waits for serve to return. A shutdown error means requests were cut.
-func serveUntilDone(ctx context.Context, l net.Listener, o ServerOptions,
-	serve func(net.Listener) error, shutdown func(context.Context) error) error {
+	s := &server{p: p, o: o, conns: map[*clientConn]struct{}{},
+		// Malformed requests are logged without their bytes, and not
+		// more often than a scanner deserves.
+		log: ratelog.New(o.Logger, 6*time.Second, 10)}
 	errc := make(chan error, 1)
-	go func() { errc <- serve(writeDeadlineListener{l, o.WriteTimeout}) }()
+	go func() { errc <- s.accept(l) }()
+	if p.up != nil {
+		go s.reapIdle(ctx)
+	}
 	select {
 	case err := <-errc:
+		s.closing.Store(true)
+		s.cut()
 		return fmt.Errorf("serving on %s: %w", l.Addr(), err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), o.Grace)
-	defer cancel()
-	err := shutdown(sctx)
-	<-errc // the server's own "closed" error
-	if err != nil {
-		return fmt.Errorf("%w (%s): %v", ErrGraceExceeded, o.Grace, err)
+	s.closing.Store(true)
+	l.Close()
+	<-errc
+	return s.shutdown()
+}
+
+// server is one Serve call: its connections and their lifecycle.
+type server struct {
+	p       *Proxy
+	o       ServerOptions
+	log     *ratelog.Logger
+	closing atomic.Bool
+
+	mu    sync.Mutex
+	conns map[*clientConn]struct{}
+	wg    sync.WaitGroup
+}
+
+// accept accepts connections until the listener is closed. Like net/http,
+// it waits a little after a temporary error (too many open files) instead
+// of failing.
+func (s *server) accept(l net.Listener) error {
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return nil
+			}
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Log(slog.LevelError, "hostguard proxy: accept failed; retrying", slog.String("error", err.Error()),
+					slog.Duration("retry_in", delay))
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := s.newConn(nc)
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// shutdown closes idle connections, waits for the others up to the grace
+// period, then closes what is left.
+func (s *server) shutdown() error {
+	deadline := time.Now().Add(s.o.Grace)
+	for {
+		active, tunnels := s.closeIdle()
+		if active+tunnels == 0 || !time.Now().Before(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	active, tunnels := s.closeIdle()
+	s.cut()
+	if s.p.up != nil {
+		s.p.up.closeIdle()
+	}
+	if tunnels > 0 {
+		s.o.Logger.Info("hostguard proxy: closed WebSocket tunnels at the end of the grace period", "tunnels", tunnels)
+	}
+	if active > 0 {
+		return fmt.Errorf("%w (%s): %d cut", ErrGraceExceeded, s.o.Grace, active)
 	}
 	return nil
 }
 
-// bodyDeadlines gives every read of a request body a sliding deadline.
-func bodyDeadlines(h http.Handler, timeout time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody {
-			rc := http.NewResponseController(w)
-			b := &slidingBody{ReadCloser: r.Body, deadline: slidingDeadline{timeout: timeout}, set: rc.SetReadDeadline}
-			// The body may be wrapped on its way (ReverseProxy does);
-			// the context says whether it timed out.
-			r = r.WithContext(context.WithValue(r.Context(), slidingBodyKey{}, b))
-			r.Body = b
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-type slidingBodyKey struct{}
-
-// slidingBody reads a request body with a sliding read deadline on the
-// client's connection, and remembers whether a read timed out.
-type slidingBody struct {
-	io.ReadCloser
-	deadline slidingDeadline
-	set      func(time.Time) error
-	timedOut atomic.Bool
-}
-
-func (b *slidingBody) Read(p []byte) (int, error) {
-	if at, move := b.deadline.next(); move {
-		if err := b.set(at); err != nil {
-			return 0, err
+// closeIdle closes the connections waiting for a request and counts the
+// others.
+func (s *server) closeIdle() (active, tunnels int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		switch {
+		case c.state.CompareAndSwap(stateIdle, stateClosed):
+			_ = c.raw.SetReadDeadline(time.Now()) // wakes its read
+		case c.state.Load() == stateActive:
+			active++
+		case c.state.Load() == stateTunnel:
+			tunnels++
 		}
 	}
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && isTimeout(err) {
-		b.timedOut.Store(true)
+	return active, tunnels
+}
+
+// cut closes every connection and waits for their goroutines.
+func (s *server) cut() {
+	s.mu.Lock()
+	for c := range s.conns {
+		c.raw.Close()
 	}
-	return n, err
+	s.mu.Unlock()
+	s.wg.Wait()
 }
 
-// writeDeadlineListener gives every accepted connection a per-write
-// deadline.
-type writeDeadlineListener struct {
-	net.Listener
-	timeout time.Duration
-}
-
-func (l writeDeadlineListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &deadlineConn{Conn: c, write: slidingDeadline{timeout: l.timeout}}, nil
-}
-
-// deadlineConn gives every read, every write or both a deadline, each
-// direction with its own slidingDeadline (a zero timeout: none). Reads are
-// not concurrent with reads, nor writes with writes (the server serialises
-// them; after a hijack the owner does).
-type deadlineConn struct {
-	net.Conn
-	read, write slidingDeadline
-}
-
-func (c *deadlineConn) Read(b []byte) (int, error) {
-	if at, move := c.read.next(); move {
-		if err := c.Conn.SetReadDeadline(at); err != nil {
-			return 0, err
+// reapIdle closes pooled upstream connections that stayed idle too long,
+// until ctx is done.
+func (s *server) reapIdle(ctx context.Context) {
+	t := time.NewTicker(idleUpstreamTimeout / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.p.up.reap(time.Now().Add(-idleUpstreamTimeout))
 		}
 	}
-	return c.Conn.Read(b)
-}
-
-func (c *deadlineConn) Write(b []byte) (int, error) {
-	if at, move := c.write.next(); move {
-		if err := c.Conn.SetWriteDeadline(at); err != nil {
-			return 0, err
-		}
-	}
-	return c.Conn.Write(b)
-}
-
-// CloseWrite keeps the half-close net/http uses before closing a
-// connection after an error response.
-func (c *deadlineConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
-
-// slidingDeadline keeps a connection's read or write deadline timeout
-// ahead of each operation, like nginx's send_timeout and proxy_read_timeout.
-// It moves the deadline only when half of it has passed, sparing a timer
-// update per operation, so an operation has between half the timeout and
-// all of it.
-type slidingDeadline struct {
-	timeout time.Duration // zero: no deadline
-	at      time.Time     // the deadline set last
-}
-
-// next returns the deadline to set before an operation, and false when
-// there is no timeout or the deadline set last still has more than half of
-// it to run.
-func (d *slidingDeadline) next() (time.Time, bool) {
-	if d.timeout <= 0 {
-		return time.Time{}, false
-	}
-	if now := time.Now(); d.at.Sub(now) < d.timeout/2 {
-		d.at = now.Add(d.timeout)
-		return d.at, true
-	}
-	return time.Time{}, false
 }

@@ -39,6 +39,8 @@ func runProxy(e *env, args []string) int {
 	maxHeader := ef.integer("max-header-bytes", "HOSTGUARD_MAX_HEADER_BYTES", proxy.DefaultMaxHeaderBytes, "largest request header block; larger gets 431")
 	dialTimeout := ef.duration("upstream-dial-timeout", "HOSTGUARD_UPSTREAM_DIAL_TIMEOUT", proxy.DefaultDialTimeout, "limit for connecting to the upstream")
 	respTimeout := ef.duration("upstream-timeout", "HOSTGUARD_UPSTREAM_TIMEOUT", proxy.DefaultResponseTimeout, "limit for waiting on the upstream: for its response headers (504 past it) and between two reads of its body")
+	tunnelIdle := ef.duration("tunnel-idle-timeout", "HOSTGUARD_TUNNEL_IDLE_TIMEOUT", proxy.DefaultTunnelIdleTimeout, "close a WebSocket tunnel in which nothing moved either way this long")
+	keepUnderscore := ef.boolean("keep-underscore-headers", "HOSTGUARD_KEEP_UNDERSCORE_HEADERS", "pass on header names with '_' (dropped by default, as nginx does: CGI and WSGI servers read X_Forwarded_For as X-Forwarded-For)")
 	allowMissing := ef.boolean("allow-missing", "HOSTGUARD_ALLOW_MISSING", "start with the listed names only when discovery of @self fails, and keep retrying")
 	refresh := ef.duration("refresh", "HOSTGUARD_REFRESH", 0, "rediscover @self this often (0: only at start and on SIGHUP)")
 	logFormat := ef.str("log-format", "HOSTGUARD_LOG_FORMAT", "text", "text or json")
@@ -85,7 +87,8 @@ func runProxy(e *env, args []string) int {
 	}
 	p, err := proxy.New(proxy.Options{
 		Guard: g, Upstream: up, CanonicalHost: *canonical,
-		DialTimeout: *dialTimeout, ResponseTimeout: *respTimeout, Logger: log, Metrics: metrics,
+		DialTimeout: *dialTimeout, ResponseTimeout: *respTimeout, TunnelIdleTimeout: *tunnelIdle,
+		KeepUnderscoreHeaders: *keepUnderscore, Logger: log, Metrics: metrics,
 	})
 	if err != nil {
 		return fail(exitUsage, "%v", err)
@@ -138,7 +141,7 @@ func runProxy(e *env, args []string) int {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.Handler())
-		go func() { _ = proxy.Serve(ctx, ml, mux, proxy.ServerOptions{Logger: log, Grace: time.Second}) }()
+		go func() { _ = proxy.ServeHandler(ctx, ml, mux, proxy.ServerOptions{Logger: log, Grace: time.Second}) }()
 		log.Info("hostguard proxy: metrics", "listen", ml.Addr().String(), "path", "/metrics")
 	}
 	log.Info("hostguard proxy: serving", "listen", l.Addr().String(), "upstream", upstreamName(up),

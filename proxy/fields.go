@@ -1,0 +1,225 @@
+package proxy
+
+import "bytes"
+
+// What the proxy does with a header field on its way to the upstream or
+// back to the client, decided once per field from its name.
+type fieldKind uint8
+
+const (
+	kindOther            fieldKind = iota // passed on as it is
+	kindHost                              // replaced by the host the list allowed
+	kindContentLength                     // framing: the proxy frames the body itself
+	kindTransferEncoding                  // framing
+	kindConnection                        // hop-by-hop, and names more hop-by-hop fields
+	kindUpgrade                           // hop-by-hop; kept for a WebSocket upgrade
+	kindExpect                            // answered by the proxy (100-continue)
+	kindHop                               // other hop-by-hop fields (Keep-Alive, TE, Trailer, Proxy-*)
+	kindXFF                               // X-Forwarded-For
+	kindXFH                               // X-Forwarded-Host
+	kindXFP                               // X-Forwarded-Proto
+	kindForwarded                         // Forwarded (RFC 7239)
+	kindForwarding                        // other client-address headers: X-Forwarded-*, X-Real-IP
+	kindUnderscore                        // a name with '_': dropped unless Options.KeepUnderscoreHeaders
+	kindUserAgent                         // passed on; read for the rejection log
+)
+
+// forwardingKind reports whether k is a header that carries what a proxy
+// learned about the client (its address, the Host and scheme it used):
+// never passed on from a peer that is not a trusted proxy.
+func forwardingKind(k fieldKind) bool {
+	return k >= kindXFF && k <= kindForwarding
+}
+
+// classify returns the kind of a field name. A name with an underscore is
+// classified as its hyphenated spelling would be, and is kindUnderscore
+// only when that spelling is an ordinary field: "X_Forwarded_For" is a
+// forwarding header to every CGI or WSGI server (both spellings become
+// HTTP_X_FORWARDED_FOR), and is dropped whatever the options say.
+func classify(name []byte) fieldKind {
+	if bytes.IndexByte(name, '_') < 0 {
+		return classifyName(name)
+	}
+	var tmp [64]byte
+	if len(name) > len(tmp) {
+		return kindUnderscore
+	}
+	n := copy(tmp[:], name)
+	for i := range n {
+		if tmp[i] == '_' {
+			tmp[i] = '-'
+		}
+	}
+	if k := classifyName(tmp[:n]); k != kindOther && k != kindUserAgent {
+		// A framing, hop-by-hop or forwarding name in disguise: always
+		// dropped (kindHop never reaches the upstream).
+		if forwardingKind(k) {
+			return kindForwarding
+		}
+		return kindHop
+	}
+	return kindUnderscore
+}
+
+// classifyName classifies a name without underscores.
+func classifyName(name []byte) fieldKind {
+	switch len(name) {
+	case 2:
+		if equalFold(name, "te") {
+			return kindHop
+		}
+	case 4:
+		if equalFold(name, "host") {
+			return kindHost
+		}
+	case 6:
+		if equalFold(name, "expect") {
+			return kindExpect
+		}
+	case 7:
+		if equalFold(name, "upgrade") {
+			return kindUpgrade
+		}
+		if equalFold(name, "trailer") {
+			return kindHop
+		}
+	case 9:
+		if equalFold(name, "forwarded") {
+			return kindForwarded
+		}
+		if equalFold(name, "x-real-ip") {
+			return kindForwarding
+		}
+	case 10:
+		if equalFold(name, "connection") {
+			return kindConnection
+		}
+		if equalFold(name, "keep-alive") {
+			return kindHop
+		}
+		if equalFold(name, "user-agent") {
+			return kindUserAgent
+		}
+	case 14:
+		if equalFold(name, "content-length") {
+			return kindContentLength
+		}
+	case 16:
+		if equalFold(name, "proxy-connection") {
+			return kindHop
+		}
+	case 17:
+		if equalFold(name, "transfer-encoding") {
+			return kindTransferEncoding
+		}
+	case 18:
+		if equalFold(name, "proxy-authenticate") {
+			return kindHop
+		}
+	case 19:
+		if equalFold(name, "proxy-authorization") {
+			return kindHop
+		}
+	}
+	if len(name) > len("x-forwarded-") && equalFold(name[:len("x-forwarded-")], "x-forwarded-") {
+		switch rest := name[len("x-forwarded-"):]; {
+		case equalFold(rest, "for"):
+			return kindXFF
+		case equalFold(rest, "host"):
+			return kindXFH
+		case equalFold(rest, "proto"):
+			return kindXFP
+		}
+		return kindForwarding
+	}
+	return kindOther
+}
+
+// equalFold reports whether b equals the lower-case ASCII string s, ignoring
+// the case of b.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// equalFoldBytes reports whether a and b are equal ignoring ASCII case.
+func equalFoldBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// tokens calls yield with every element of a comma-separated list value
+// (RFC 9110 §5.6.1), whitespace trimmed, empty elements skipped.
+func tokens(v []byte, yield func([]byte) bool) {
+	for len(v) > 0 {
+		var elem []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			elem, v = v[:i], v[i+1:]
+		} else {
+			elem, v = v, nil
+		}
+		if elem = trimOWS(elem); len(elem) > 0 && !yield(elem) {
+			return
+		}
+	}
+}
+
+// trimOWS removes spaces and tabs from both ends.
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Byte classes of RFC 9110 and 9112.
+var (
+	// tchar: the bytes of a token (field names, methods, codings).
+	isTchar = byteSet("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+	// field-vchar, SP and HTAB: the bytes of a field value.
+	isValueByte = func() (t [256]bool) {
+		for c := 0x20; c < 0x7f; c++ {
+			t[c] = true
+		}
+		for c := 0x80; c < 0x100; c++ {
+			t[c] = true // obs-text
+		}
+		t['\t'] = true
+		return t
+	}()
+)
+
+func byteSet(s string) (t [256]bool) {
+	for i := range len(s) {
+		t[s[i]] = true
+	}
+	return t
+}

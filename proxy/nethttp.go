@@ -1,0 +1,340 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// ServeHandler serves h, any http.Handler, on l with net/http's server
+// until ctx is done. Then it stops accepting connections, lets the requests
+// in flight finish for up to Grace, and returns nil, or ErrGraceExceeded if
+// it had to cut some. When h is a *Proxy, its WebSocket tunnels get the
+// rest of the grace period and are then closed.
+func ServeHandler(ctx context.Context, l net.Listener, h http.Handler, o ServerOptions) error {
+	o.defaults()
+	srv := &http.Server{
+		Handler:           bodyDeadlines(h, o.BodyTimeout),
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    o.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	}
+	p, _ := h.(*Proxy)
+	return serveUntilDone(ctx, l, o, srv.Serve, func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		if err != nil {
+			_ = srv.Close()
+		}
+		if p != nil {
+			// Hijacked connections are not the server's to wait for.
+			for p.openTunnels() > 0 && ctx.Err() == nil {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if n := p.closeTunnels(); n > 0 {
+				o.Logger.Info("hostguard proxy: closed WebSocket tunnels at the end of the grace period", "tunnels", n)
+			}
+		}
+		return err
+	})
+}
+
+// serveUntilDone runs serve on l, with per-write deadlines, until ctx is
+// done; then it calls shutdown with the grace period as its deadline and
+// waits for serve to return. A shutdown error means requests were cut.
+func serveUntilDone(ctx context.Context, l net.Listener, o ServerOptions,
+	serve func(net.Listener) error, shutdown func(context.Context) error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- serve(writeDeadlineListener{l, o.WriteTimeout}) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving on %s: %w", l.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), o.Grace)
+	defer cancel()
+	err := shutdown(sctx)
+	<-errc // the server's own "closed" error
+	if err != nil {
+		return fmt.Errorf("%w (%s): %v", ErrGraceExceeded, o.Grace, err)
+	}
+	return nil
+}
+
+// bodyDeadlines gives every read of a request body a sliding deadline and
+// watches it for the client's mistakes (see slidingBody).
+func bodyDeadlines(h http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			b := &slidingBody{ReadCloser: r.Body, deadline: slidingDeadline{timeout: timeout}, set: rc.SetReadDeadline, req: r}
+			// The body may be wrapped on its way (ReverseProxy does);
+			// the context says what went wrong with it.
+			r = r.WithContext(context.WithValue(r.Context(), slidingBodyKey{}, b))
+			r.Body = b
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type slidingBodyKey struct{}
+
+// slidingBody reads a request body with a sliding read deadline on the
+// client's connection, and remembers a failure that was the client's: the
+// body stopped arriving, its chunked framing was broken, or its trailer
+// held a field that only a header may carry (Host first of all). Such a
+// body ends in an error, never in EOF, so the upstream never receives it
+// whole.
+type slidingBody struct {
+	io.ReadCloser
+	deadline slidingDeadline
+	set      func(time.Time) error
+	req      *http.Request // the server's request, whose Trailer the body fills
+	failed   atomic.Pointer[clientError]
+}
+
+func (b *slidingBody) Read(p []byte) (int, error) {
+	if at, move := b.deadline.next(); move {
+		if err := b.set(at); err != nil {
+			return 0, err
+		}
+	}
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == nil:
+	case err == io.EOF:
+		for k := range b.req.Trailer {
+			if forbiddenInTrailer(classify([]byte(k))) {
+				b.failed.Store(errTrailerField)
+				return n, errTrailerField
+			}
+		}
+	case isTimeout(err):
+		b.failed.Store(errBodyTimeout)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		b.failed.Store(errIncomplete) // answered, should the client still read
+	case errors.Is(err, net.ErrClosed), isReset(err):
+		// The client left; nobody to answer.
+	default:
+		b.failed.Store(errBadBody)
+	}
+	return n, err
+}
+
+var errBadBody = badRequest("malformed request body (chunked framing)")
+
+// ServeHTTP checks the request and forwards it.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.handler.ServeHTTP(w, r)
+}
+
+// checkForm refuses, before the Guard, what Serve's parser refuses of a
+// request that net/http's server has accepted: versions other than
+// HTTP/1.0 and 1.1 (505), CONNECT (400), TRACE (405), methods that are not
+// upper-case letters, "*" and targets that are neither a path nor an
+// http(s) URL. For an absolute-form target it gives the Guard the
+// authority as the client wrote it (net/http drops userinfo from it).
+func (p *Proxy) checkForm(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var cerr *clientError
+		switch {
+		case r.ProtoMajor != 1 || r.ProtoMinor > 1:
+			cerr = errVersionUnsupported
+		case r.Method == http.MethodConnect:
+			cerr = errConnect
+		case r.Method == http.MethodTrace:
+			cerr = errTrace
+		default:
+			h := requestHead{}
+			cerr = h.parseRequestLine([]byte(r.Method + " " + r.RequestURI + " HTTP/1.1"))
+			if cerr == nil && h.absolute {
+				r.Host = string(h.authority)
+			}
+		}
+		if cerr != nil {
+			if p.metrics != nil {
+				p.metrics.clientErrors.WithLabelValues(cerr.kind).Inc()
+			}
+			w.Header().Set("Connection", "close")
+			http.Error(w, strconv.Itoa(cerr.status)+" "+http.StatusText(cerr.status)+": "+cerr.text, cerr.status)
+			return
+		}
+		if isWebSocket(r) {
+			w = &tunnelWriter{ResponseWriter: w, p: p}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isWebSocket reports whether r asks to switch to WebSocket, the only
+// upgrade the proxy lets through.
+func isWebSocket(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.ProtoAtLeast(1, 1) &&
+		strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") &&
+		headerHasToken(r.Header["Connection"], "upgrade")
+}
+
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// tunnelWriter registers the connection that ReverseProxy hijacks for a
+// WebSocket as a tunnel of the Proxy: idle timeout, metrics, shutdown.
+type tunnelWriter struct {
+	http.ResponseWriter
+	p *Proxy
+}
+
+func (w *tunnelWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return w.p.openTunnel(c).track(c), brw, nil
+}
+
+func (w *tunnelWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// prepare runs after the Guard accepted the request. For the echo backend it
+// applies to the inbound request what rewrite applies to the outbound one,
+// so the echo shows what an upstream would see.
+func (p *Proxy) prepare(next http.Handler) http.Handler {
+	if p.rp != nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out := r.Clone(r.Context())
+		out.Header.Del("X-Forwarded-For")
+		out.Header.Del("X-Forwarded-Host")
+		out.Header.Del("X-Forwarded-Proto")
+		if !p.rewrite(&httputil.ProxyRequest{In: r, Out: out}) {
+			http.Error(w, errNoCanonical.text, errNoCanonical.status)
+			return
+		}
+		next.ServeHTTP(w, out)
+	})
+}
+
+// rewrite sets the outbound request's URL, Host and forwarded headers for
+// ReverseProxy, which has removed X-Forwarded-For, -Host and -Proto and the
+// hop-by-hop headers from Out (but for an upgrade's Connection and
+// Upgrade). It reports false when no Host can be sent (see decide);
+// ReverseProxy then fails the request on the empty URL.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) bool {
+	in, out := pr.In, pr.Out
+	if p.upstream != nil {
+		pr.SetURL(p.upstream)
+	}
+	fw, ok := p.decide(p.inboundOf(in))
+	if !ok {
+		out.URL = &url.URL{}
+		return false
+	}
+	out.Host = fw.host
+	for k := range out.Header {
+		switch kind := classify([]byte(k)); {
+		case kind == kindUnderscore && p.keepUnderscore:
+		case kind == kindUnderscore, kind == kindHop:
+			delete(out.Header, k)
+		case forwardingKind(kind) && !fw.keepClientFields:
+			delete(out.Header, k)
+		}
+	}
+	if fw.keepClientFields && len(in.Header["Forwarded"]) > 0 {
+		// ReverseProxy removed it; a trusted proxy's goes on.
+		out.Header["Forwarded"] = in.Header["Forwarded"]
+	}
+	out.Header.Set("X-Forwarded-For", fw.xff)
+	if fw.xfh != "" {
+		out.Header.Set("X-Forwarded-Host", fw.xfh)
+	}
+	out.Header.Set("X-Forwarded-Proto", fw.xfp)
+	if !isWebSocket(in) {
+		// An upgrade to anything else (h2c: a tunnel of unchecked HTTP/2
+		// requests) goes on as a plain request; a 101 to it is a 502.
+		out.Header.Del("Upgrade")
+		out.Header.Del("Connection")
+	}
+	out.Trailer = nil // the proxy passes no request trailers, as Serve
+	// net/http's server answers 100-continue itself when the body is
+	// first read; the upstream gets the body without waiting.
+	out.Header.Del("Expect")
+	return true
+}
+
+// inboundOf is what decide needs of a net/http request.
+func (p *Proxy) inboundOf(r *http.Request) inbound {
+	in := inbound{client: r.RemoteAddr, tls: r.TLS != nil, host: r.Host, checked: true}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		in.client = ip
+	}
+	if p.guard.IsExempt(r.URL.Path) {
+		in.checked = p.guard.Allow(r.Host)
+	}
+	if p.guard.TrustedPeer(r.RemoteAddr) {
+		in.trusted = true
+		in.priorXFF = strings.Join(r.Header["X-Forwarded-For"], ", ")
+		if v := r.Header["X-Forwarded-Proto"]; len(v) > 0 {
+			in.priorXFP = v[0]
+		}
+		in.priorXFH = strings.Join(r.Header["X-Forwarded-Host"], ", ")
+	}
+	return in
+}
+
+// upstreamError answers 502 (504 for a time-out) and logs why; the
+// client's own error (408, 400) when it was the request body that failed.
+func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	if b, ok := r.Context().Value(slidingBodyKey{}).(*slidingBody); ok {
+		if cerr := b.failed.Load(); cerr != nil {
+			if p.metrics != nil {
+				p.metrics.clientErrors.WithLabelValues(cerr.kind).Inc()
+			}
+			w.Header().Set("Connection", "close")
+			http.Error(w, strconv.Itoa(cerr.status)+" "+http.StatusText(cerr.status)+": "+cerr.text, cerr.status)
+			return
+		}
+	}
+	code, body := p.upstreamFailure(err, r.Context().Err() != nil, r.Method+" "+r.URL.Path)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}
+
+// newTransport builds the net/http form's transport from options with their
+// defaults filled in.
+func newTransport(o Options) http.RoundTripper {
+	var rt http.RoundTripper = &http.Transport{
+		Proxy:                 nil, // never send the app's traffic through HTTP_PROXY
+		DialContext:           (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		ResponseHeaderTimeout: o.ResponseTimeout,
+		MaxIdleConns:          o.MaxIdleConns,
+		MaxIdleConnsPerHost:   o.MaxIdleConns, // the default, 2, reconnects under any load
+		IdleConnTimeout:       idleUpstreamTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true, // pass the body through as the app encoded it
+		TLSClientConfig:       upstreamTLS(o),
+	}
+	if o.Metrics != nil {
+		rt = o.Metrics.timeUpstream(rt)
+	}
+	return rt
+}

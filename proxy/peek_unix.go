@@ -1,0 +1,41 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd
+
+package proxy
+
+import (
+	"net"
+	"syscall"
+)
+
+// peek looks at a connection's receive queue without waiting and without
+// consuming anything: data says that bytes are waiting, eof that the peer
+// has closed (or reset) its side. ok is false when the connection cannot
+// be looked at.
+func peek(c net.Conn) (data, eof, ok bool) {
+	sc, isSys := c.(syscall.Conn)
+	if !isSys {
+		return false, false, false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false, false, false
+	}
+	var buf [1]byte
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true // one look; never wait
+	})
+	switch {
+	case err != nil:
+		return false, true, true // closed here
+	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+		return false, false, true
+	case rerr != nil:
+		return false, true, true // reset
+	case n == 0:
+		return false, true, true
+	}
+	return true, false, true
+}

@@ -1,0 +1,470 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+)
+
+// The request parser. It accepts what RFC 9112 requires a server to accept
+// and rejects the shapes that request-smuggling research has shown to split
+// the views of two parsers, each with its own status:
+//
+//   - The request line is method SP request-target SP HTTP-version, single
+//     spaces. The method is upper-case letters, '-' and '_' (as nginx); the
+//     target has no control characters or spaces; the version is HTTP/1.0
+//     or HTTP/1.1 (505 for any other well-formed version, 400 otherwise).
+//   - Lines end in CRLF or a bare LF (RFC 9112 §2.2, as nginx); a CR
+//     anywhere else is an error. Empty lines before the request line are
+//     skipped.
+//   - A field name is an RFC 9110 token directly followed by ':'; a value
+//     holds no control character but HTAB; a line folded onto the next
+//     (obs-fold) is rejected (RFC 9112 §5.2).
+//   - Exactly one Host in HTTP/1.1 (RFC 9112 §3.2); at most one
+//     Content-Length, of at most 18 digits; Transfer-Encoding only in
+//     HTTP/1.1, only once, only "chunked" (501 for any other coding, as
+//     nginx), never with Content-Length (RFC 9112 §6.1, §6.3).
+//   - CONNECT is refused (400, as nginx), TRACE too (405, as nginx); the
+//     target is origin-form ("/path") or absolute-form with http or https;
+//     "*" and authority-form are refused.
+
+// requestHead is a parsed request line and header block. Its slices point
+// into the connection's read buffer and are valid until that buffer is read
+// again.
+type requestHead struct {
+	method    []byte
+	target    []byte // as sent
+	minor     int    // HTTP/1.minor
+	absolute  bool   // absolute-form: the authority replaces Host
+	authority []byte // of an absolute-form target, as sent
+	path      []byte // the origin-form target; for absolute-form what follows the authority
+	// slash says that "/" must be sent before path (an absolute-form
+	// target with no path: "http://a" or "http://a?q").
+	slash bool
+
+	fields []field
+
+	host          []byte // the Host field's value
+	hostFields    int
+	contentLength int64 // -1: none
+	chunked       bool
+	expect        bool // Expect: 100-continue
+	close         bool // the client's connection ends with this request
+	upgrade       bool // a WebSocket upgrade
+	connNamed     bool // Connection names fields other than close, keep-alive, upgrade
+	forwarding    bool // some client-address field is present
+	userAgent     []byte
+}
+
+// field is one header field line.
+type field struct {
+	name, value []byte
+	kind        fieldKind
+}
+
+// maxFields bounds the header fields of one request or response.
+const maxFields = 256
+
+// hasBody reports whether the request carries a body.
+func (h *requestHead) hasBody() bool { return h.chunked || h.contentLength > 0 }
+
+// checkedHost is the value the allow list decides on: the authority of an
+// absolute-form target as sent (RFC 9112 §3.2.2: it replaces Host), else
+// the Host field's value.
+func (h *requestHead) checkedHost() []byte {
+	if h.absolute {
+		return h.authority
+	}
+	return h.host
+}
+
+// checkedPath is the path without the query, for Guard's exempt paths.
+func (h *requestHead) checkedPath() []byte {
+	p := h.path
+	if i := bytes.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if h.slash {
+		return []byte("/")
+	}
+	return p
+}
+
+// findHead looks in the buffered bytes for a complete message head and
+// returns its length from b.r, or false when more must be read first. It
+// remembers how far it looked, so that a head arriving in pieces is
+// scanned once. skipEmpty skips empty lines before the first line (RFC 9112
+// §2.2, for requests).
+func (b *reader) findHead(skipEmpty bool) (int, bool) {
+	if b.lineStart == 0 && b.searched == 0 && skipEmpty {
+		for b.r < b.w {
+			if b.buf[b.r] == '\n' {
+				b.r++
+			} else if b.buf[b.r] == '\r' && b.r+1 < b.w && b.buf[b.r+1] == '\n' {
+				b.r += 2
+			} else {
+				break
+			}
+		}
+		if b.r == b.w || b.buf[b.r] == '\r' && b.r+1 == b.w {
+			return 0, false
+		}
+	}
+	for {
+		i := bytes.IndexByte(b.buf[b.r+b.searched:b.w], '\n')
+		if i < 0 {
+			b.searched = b.w - b.r
+			return 0, false
+		}
+		nl := b.searched + i // from b.r
+		line := b.buf[b.r+b.lineStart : b.r+nl]
+		if b.lineStart > 0 && (len(line) == 0 || len(line) == 1 && line[0] == '\r') {
+			b.lineStart, b.searched = 0, 0
+			return nl + 1, true
+		}
+		b.lineStart, b.searched = nl+1, nl+1
+	}
+}
+
+// nextLine splits the first line off b, without its LF and one CR before
+// it.
+func nextLine(b []byte) (line, rest []byte) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return b, nil
+	}
+	line, rest = b[:i], b[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
+}
+
+// parse parses a complete head (as found by readHead) into h.
+func (h *requestHead) parse(b []byte) *clientError {
+	fields := h.fields[:0]
+	*h = requestHead{fields: fields, contentLength: -1}
+	line, b := nextLine(b)
+	if err := h.parseRequestLine(line); err != nil {
+		return err
+	}
+	var (
+		sawClose, sawKeepAlive, sawUpgrade bool
+		upgradeValue                       []byte
+		expectFields, teFields, clFields   int
+		expectOther                        bool
+		te, cl                             []byte
+	)
+	for {
+		line, b = nextLine(b)
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return errObsFold
+		}
+		f, err := parseField(line)
+		if err != nil {
+			return err
+		}
+		if len(h.fields) == maxFields {
+			return errTooManyFields
+		}
+		switch f.kind {
+		case kindHost:
+			h.host = f.value
+			h.hostFields++
+		case kindContentLength:
+			cl = f.value
+			clFields++
+		case kindTransferEncoding:
+			te = f.value
+			teFields++
+		case kindConnection:
+			tokens(f.value, func(t []byte) bool {
+				switch {
+				case equalFold(t, "close"):
+					sawClose = true
+				case equalFold(t, "keep-alive"):
+					sawKeepAlive = true
+				case equalFold(t, "upgrade"):
+					sawUpgrade = true
+				default:
+					h.connNamed = true
+				}
+				return true
+			})
+		case kindUpgrade:
+			upgradeValue = f.value
+		case kindExpect:
+			expectFields++
+			tokens(f.value, func(t []byte) bool {
+				if equalFold(t, "100-continue") {
+					h.expect = true
+				} else {
+					expectOther = true
+				}
+				return true
+			})
+		case kindUserAgent:
+			h.userAgent = f.value
+		default:
+			if forwardingKind(f.kind) {
+				h.forwarding = true
+			}
+		}
+		h.fields = append(h.fields, f)
+	}
+
+	switch {
+	case h.hostFields > 1:
+		return errManyHosts
+	case h.hostFields == 0 && h.minor == 1:
+		return errNoHost
+	case clFields > 1:
+		return errManyLengths
+	case teFields > 0 && h.minor == 0:
+		return errTransferEncoding10
+	case teFields > 1:
+		return errManyCodings
+	case teFields == 1 && clFields == 1:
+		return errLengthAndCoding
+	}
+	if clFields == 1 {
+		n, ok := parseLength(cl)
+		if !ok {
+			return errBadLength
+		}
+		h.contentLength = n
+	}
+	if teFields == 1 {
+		if !equalFold(trimOWS(te), "chunked") {
+			return errUnknownCoding
+		}
+		h.chunked = true
+	}
+	if h.minor == 0 {
+		h.close = sawClose || !sawKeepAlive
+		h.expect = false // RFC 9110 §10.1.1: ignored from HTTP/1.0
+	} else {
+		h.close = sawClose
+		if expectOther {
+			return errExpectation
+		}
+		// RFC 6455: a WebSocket handshake is a GET with "Upgrade:
+		// websocket" named by Connection. Any other Upgrade (h2c first
+		// of all, whose tunnel would carry unchecked HTTP/2 requests)
+		// is dropped and the request served as a plain one.
+		h.upgrade = sawUpgrade && equalFold(trimOWS(upgradeValue), "websocket") && string(h.method) == http.MethodGet
+	}
+	if h.connNamed {
+		h.dropNamed()
+	}
+	return nil
+}
+
+// parseRequestLine parses method SP request-target SP HTTP-version.
+func (h *requestHead) parseRequestLine(line []byte) *clientError {
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return errRequestLine
+	}
+	h.method, line = line[:sp], line[sp+1:]
+	if len(h.method) > 32 {
+		return errMethod
+	}
+	for _, c := range h.method {
+		if (c < 'A' || c > 'Z') && c != '-' && c != '_' {
+			return errMethod
+		}
+	}
+	sp = bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return errRequestLine
+	}
+	h.target, line = line[:sp], line[sp+1:]
+	for i, c := range h.target {
+		if c <= ' ' || c == 0x7f {
+			return errTarget
+		}
+		// An encoded NUL: nginx refuses it too; backends that decode
+		// paths into C strings cut them there.
+		if c == '%' && i+2 < len(h.target) && h.target[i+1] == '0' && h.target[i+2] == '0' {
+			return errTarget
+		}
+	}
+	if len(line) != len("HTTP/1.1") || string(line[:5]) != "HTTP/" || line[6] != '.' ||
+		line[5] < '0' || line[5] > '9' || line[7] < '0' || line[7] > '9' {
+		return errVersion
+	}
+	if line[5] != '1' || line[7] > '1' {
+		return errVersionUnsupported
+	}
+	h.minor = int(line[7] - '0')
+
+	switch string(h.method) {
+	case http.MethodConnect:
+		return errConnect
+	case http.MethodTrace:
+		return errTrace
+	}
+	switch t := h.target; {
+	case t[0] == '/':
+		h.path = t
+	case hasPrefixFold(t, "http://"), hasPrefixFold(t, "https://"):
+		rest := t[bytes.IndexByte(t, ':')+3:]
+		end := bytes.IndexAny(rest, "/?")
+		if end < 0 {
+			end = len(rest)
+		}
+		h.absolute, h.authority, h.path = true, rest[:end], rest[end:]
+		h.slash = len(h.path) == 0 || h.path[0] != '/'
+	default:
+		return errTargetForm // "*", authority-form, another scheme
+	}
+	return nil
+}
+
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && equalFold(b[:len(prefix)], prefix)
+}
+
+// parseField parses one field line: a token, ':', optional whitespace, a
+// value of visible characters, spaces and tabs.
+func parseField(line []byte) (field, *clientError) {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return field{}, errFieldName
+	}
+	name := line[:colon]
+	for _, c := range name {
+		if !isTchar[c] {
+			return field{}, errFieldName
+		}
+	}
+	value := trimOWS(line[colon+1:])
+	for _, c := range value {
+		if !isValueByte[c] {
+			return field{}, errFieldValue
+		}
+	}
+	return field{name: name, value: value, kind: classify(name)}, nil
+}
+
+// parseLength parses a Content-Length value: 1 to 18 decimal digits.
+func parseLength(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// dropNamed marks the fields that a Connection value names as hop-by-hop
+// (RFC 9110 §7.6.1). It runs only when Connection names any.
+func (h *requestHead) dropNamed() {
+	for i := range h.fields {
+		if h.fields[i].kind != kindConnection {
+			continue
+		}
+		tokens(h.fields[i].value, func(t []byte) bool {
+			for j := range h.fields {
+				if f := &h.fields[j]; f.kind != kindConnection && equalFoldBytes(f.name, t) {
+					switch f.kind {
+					case kindHost, kindContentLength, kindTransferEncoding:
+						// framing and the host are the proxy's own
+					default:
+						f.kind = kindHop
+					}
+				}
+			}
+			return true
+		})
+	}
+}
+
+// A clientError is a request the proxy refuses because of its form. Its
+// text names the rule that was broken and never repeats the client's
+// bytes.
+type clientError struct {
+	status int
+	kind   string // the label of hostguard_client_errors_total
+	text   string
+}
+
+func (e *clientError) Error() string { return e.text }
+
+// The kinds of client errors, as counted in metrics.
+const (
+	kindMalformed   = "malformed"   // a head or body that breaks RFC 9110/9112
+	kindUnsupported = "unsupported" // a valid request the proxy does not serve
+	kindTooLarge    = "too_large"   // a head over the limit
+	kindTimeout     = "timeout"     // a head or body that stopped arriving
+)
+
+func badRequest(text string) *clientError {
+	return &clientError{http.StatusBadRequest, kindMalformed, text}
+}
+
+var (
+	errRequestLine        = badRequest("malformed request line")
+	errMethod             = badRequest("invalid method")
+	errTarget             = badRequest("invalid character in the request target (a control character, a space or %00)")
+	errTargetForm         = badRequest("the request target is neither a path nor an http(s) URL")
+	errVersion            = badRequest("malformed HTTP version")
+	errObsFold            = badRequest("a header line folded onto the next (obs-fold)")
+	errFieldName          = badRequest("invalid header field name")
+	errFieldValue         = badRequest("invalid character in a header field value")
+	errManyHosts          = badRequest("more than one Host header")
+	errNoHost             = badRequest("an HTTP/1.1 request without Host")
+	errManyLengths        = badRequest("more than one Content-Length")
+	errBadLength          = badRequest("Content-Length is not a decimal number of at most 18 digits")
+	errManyCodings        = badRequest("more than one Transfer-Encoding")
+	errTransferEncoding10 = badRequest("Transfer-Encoding in an HTTP/1.0 request")
+	errLengthAndCoding    = badRequest("both Content-Length and Transfer-Encoding")
+	errConnect            = badRequest("CONNECT is not served by a reverse proxy")
+	errIncomplete         = badRequest("the connection ended inside a request")
+
+	errVersionUnsupported = &clientError{http.StatusHTTPVersionNotSupported, kindUnsupported, "only HTTP/1.0 and HTTP/1.1 are served"}
+	errTrace              = &clientError{http.StatusMethodNotAllowed, kindUnsupported, "TRACE is not served"}
+	errUnknownCoding      = &clientError{http.StatusNotImplemented, kindUnsupported, "a transfer coding other than chunked"}
+	errExpectation        = &clientError{http.StatusExpectationFailed, kindUnsupported, "an expectation other than 100-continue"}
+	errTooManyFields      = &clientError{http.StatusRequestHeaderFieldsTooLarge, kindTooLarge, "more than 256 header fields"}
+	errHeadTooLarge       = &clientError{http.StatusRequestHeaderFieldsTooLarge, kindTooLarge, "request header larger than the limit"}
+	errHeadTimeout        = &clientError{http.StatusRequestTimeout, kindTimeout, "the request header stopped arriving"}
+	errBodyTimeout        = &clientError{http.StatusRequestTimeout, kindTimeout, "the request body stopped arriving"}
+
+	// Errors in a chunked request body.
+	errChunkSize    = badRequest("malformed chunk size")
+	errChunkLine    = badRequest("malformed chunk line (chunk lines end in CRLF)")
+	errChunkData    = badRequest("chunk data longer than its size")
+	errTrailer      = badRequest("malformed trailer section")
+	errTrailerField = badRequest("a trailer field that only a header may carry (Host, framing, forwarding)")
+)
+
+// asClientError maps an error from reading a request body to the client's
+// error; ok is false for errors that are not the client's (the connection
+// broke: nobody is left to answer).
+func asClientError(err error) (*clientError, bool) {
+	switch e := err.(type) {
+	case *clientError:
+		return e, true
+	}
+	switch {
+	case isTimeout(err):
+		return errBodyTimeout, true
+	case err == io.ErrUnexpectedEOF:
+		return errIncomplete, true // answered, should the client still read
+	case err == errBareLF, err == errBareCR:
+		return errChunkLine, true
+	case err == errLineTooLong:
+		return errChunkLine, true
+	}
+	return nil, false
+}

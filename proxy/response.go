@@ -1,0 +1,160 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+)
+
+// responseHead is a parsed upstream response: status line and header
+// fields. Its slices point into the upstream connection's read buffer.
+type responseHead struct {
+	minor         int
+	status        int
+	reason        []byte
+	fields        []field
+	contentLength int64 // -1: none
+	chunked       bool
+	close         bool   // the upstream closes its connection after this response
+	upgrade       []byte // the Upgrade field of a 101
+	connNamed     bool
+}
+
+// errUpstreamResponse is a response the proxy cannot pass on: it answers
+// 502 instead.
+type errUpstreamResponse string
+
+func (e errUpstreamResponse) Error() string { return "invalid response: " + string(e) }
+
+// maxResponseHead bounds the upstream's status line and header fields
+// (nginx: proxy_buffer_size, 4 or 8 KiB; more generous here).
+const maxResponseHead = 64 << 10
+
+// readResponseHead reads until the buffer holds a complete response head
+// and returns its length from b.r.
+func (b *reader) readResponseHead() (int, error) {
+	for {
+		if n, ok := b.findHead(false); ok {
+			return n, nil
+		}
+		if err := b.fill(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// parse parses a complete response head. The upstream is the application,
+// not an attacker, but what it sends goes to the client as it is, so the
+// same field grammar applies: a response that breaks it is not passed on.
+func (h *responseHead) parse(b []byte) error {
+	fields := h.fields[:0]
+	*h = responseHead{fields: fields, contentLength: -1}
+	line, b := nextLine(b)
+	// HTTP/1.x SP 3DIGIT [SP reason]
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[7] < '0' || line[7] > '9' || line[8] != ' ' {
+		return errUpstreamResponse("malformed status line")
+	}
+	h.minor = int(line[7] - '0')
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return errUpstreamResponse("malformed status code")
+		}
+		h.status = h.status*10 + int(c-'0')
+	}
+	if h.status < 100 {
+		return errUpstreamResponse("status code below 100")
+	}
+	if len(line) > 12 {
+		if line[12] != ' ' {
+			return errUpstreamResponse("malformed status line")
+		}
+		h.reason = line[13:]
+		for _, c := range h.reason {
+			if !isValueByte[c] {
+				return errUpstreamResponse("invalid character in the reason phrase")
+			}
+		}
+	}
+	var sawClose, sawKeepAlive bool
+	var cl, te []byte
+	clFields, teFields := 0, 0
+	for {
+		line, b = nextLine(b)
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return errUpstreamResponse("a folded header line")
+		}
+		f, cerr := parseField(line)
+		if cerr != nil {
+			return errUpstreamResponse(cerr.text)
+		}
+		if len(h.fields) == maxFields {
+			return errUpstreamResponse("more than 256 header fields")
+		}
+		switch f.kind {
+		case kindContentLength:
+			if clFields > 0 && !bytes.Equal(cl, f.value) {
+				return errUpstreamResponse("conflicting Content-Length")
+			}
+			cl = f.value
+			clFields++
+		case kindTransferEncoding:
+			te = f.value
+			teFields++
+		case kindConnection:
+			tokens(f.value, func(t []byte) bool {
+				switch {
+				case equalFold(t, "close"):
+					sawClose = true
+				case equalFold(t, "keep-alive"):
+					sawKeepAlive = true
+				case equalFold(t, "upgrade"):
+				default:
+					h.connNamed = true
+				}
+				return true
+			})
+		case kindUpgrade:
+			h.upgrade = f.value
+		}
+		h.fields = append(h.fields, f)
+	}
+	if teFields > 0 {
+		if teFields > 1 || !equalFold(trimOWS(te), "chunked") {
+			return errUpstreamResponse("a transfer coding other than chunked")
+		}
+		h.chunked = true
+	} else if clFields > 0 {
+		n, ok := parseLength(cl)
+		if !ok {
+			return errUpstreamResponse("invalid Content-Length")
+		}
+		h.contentLength = n
+	}
+	h.close = sawClose || h.minor == 0 && !sawKeepAlive
+	if h.connNamed {
+		for i := range h.fields {
+			if h.fields[i].kind != kindConnection {
+				continue
+			}
+			tokens(h.fields[i].value, func(t []byte) bool {
+				for j := range h.fields {
+					if f := &h.fields[j]; f.kind == kindOther && equalFoldBytes(f.name, t) {
+						f.kind = kindHop
+					}
+				}
+				return true
+			})
+		}
+	}
+	return nil
+}
+
+// bodyless reports whether a response to method carries no body whatever
+// its header says (RFC 9112 §6.3).
+func (h *responseHead) bodyless(head bool) bool {
+	return head || h.status < 200 || h.status == 204 || h.status == 304
+}
+
+var errUpstreamClosed = errors.New("the upstream closed the connection before answering")

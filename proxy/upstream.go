@@ -1,0 +1,254 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The upstream side of Proxy.Serve: connections to the application, kept
+// alive in a pool, read with a deadline that is also a chance to notice
+// that the client has left.
+
+// pollInterval is how often a wait on the upstream looks whether the client
+// is still there: a client that leaves frees its upstream connection within
+// about this long.
+const pollInterval = time.Second
+
+// idleUpstreamTimeout closes pooled upstream connections unused this long.
+const idleUpstreamTimeout = 90 * time.Second
+
+// upstream dials the application and pools its connections.
+type upstream struct {
+	addr    string // host:port
+	prefix  string // the upstream URL's path, without a trailing slash
+	tls     *tls.Config
+	dial    time.Duration
+	timeout time.Duration // between two reads from the upstream, and per write
+	maxIdle int
+	dialer  func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	mu   sync.Mutex
+	idle []*upstreamConn // most recently used last
+}
+
+func newUpstream(o Options) *upstream {
+	u := &upstream{
+		prefix:  strings.TrimSuffix(o.Upstream.Path, "/"),
+		addr:    o.Upstream.Host,
+		dial:    o.DialTimeout,
+		timeout: o.ResponseTimeout,
+		maxIdle: o.MaxIdleConns,
+	}
+	if o.Upstream.Port() == "" {
+		port := "80"
+		if o.Upstream.Scheme == "https" {
+			port = "443"
+		}
+		u.addr = net.JoinHostPort(o.Upstream.Hostname(), port)
+	}
+	if o.Upstream.Scheme == "https" {
+		u.tls = upstreamTLS(o)
+	}
+	d := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	u.dialer = d.DialContext
+	return u
+}
+
+// upstreamConn is one connection to the application.
+type upstreamConn struct {
+	conn      net.Conn // with a sliding write deadline (TLS on top for https)
+	raw       net.Conn // the TCP connection, to look at while idle
+	in        *reader
+	timeout   time.Duration
+	deadline  time.Time // the read deadline set last
+	idleSince time.Time
+
+	// Set for each exchange: the client to watch while waiting, when the
+	// wait began, and whether bytes arrived since the last poll.
+	client    *clientConn
+	waitStart time.Time
+	moved     bool
+}
+
+// get returns a pooled connection, or dials a new one. reused says which.
+func (u *upstream) get(ctx context.Context) (uc *upstreamConn, reused bool, err error) {
+	now := time.Now()
+	u.mu.Lock()
+	for len(u.idle) > 0 {
+		uc = u.idle[len(u.idle)-1]
+		u.idle[len(u.idle)-1] = nil
+		u.idle = u.idle[:len(u.idle)-1]
+		if now.Sub(uc.idleSince) < idleUpstreamTimeout {
+			break
+		}
+		// The rest of the pool is older still.
+		stale := append([]*upstreamConn{uc}, u.idle...)
+		clear(u.idle)
+		u.idle = u.idle[:0]
+		uc = nil
+		u.mu.Unlock()
+		for _, s := range stale {
+			s.conn.Close()
+		}
+		u.mu.Lock()
+	}
+	u.mu.Unlock()
+	if uc != nil {
+		// A connection idle for a while may have been closed by the
+		// upstream (gunicorn keeps them 2 s): look before using it.
+		if now.Sub(uc.idleSince) < pollInterval || !readable(uc.raw) {
+			return uc, true, nil
+		}
+		uc.conn.Close()
+	}
+	uc, err = u.connect(ctx)
+	return uc, false, err
+}
+
+// connect dials a new connection.
+func (u *upstream) connect(ctx context.Context) (*upstreamConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, u.dial)
+	defer cancel()
+	c, err := u.dialer(ctx, "tcp", u.addr)
+	if err != nil {
+		return nil, err
+	}
+	var conn net.Conn = &deadlineConn{Conn: c, write: slidingDeadline{timeout: u.timeout}}
+	if u.tls != nil {
+		tc := tls.Client(conn, u.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	uc := &upstreamConn{conn: conn, raw: c, timeout: u.timeout}
+	uc.in = newReader(uc, maxResponseHead)
+	return uc, nil
+}
+
+// put returns a connection whose last exchange ended cleanly to the pool.
+func (u *upstream) put(uc *upstreamConn) {
+	uc.client = nil
+	uc.idleSince = time.Now()
+	uc.in.shrink()
+	u.mu.Lock()
+	if len(u.idle) < u.maxIdle {
+		u.idle = append(u.idle, uc)
+		uc = nil
+	}
+	u.mu.Unlock()
+	if uc != nil {
+		uc.conn.Close()
+	}
+}
+
+// closeIdle closes every pooled connection.
+func (u *upstream) closeIdle() {
+	u.mu.Lock()
+	idle := u.idle
+	u.idle = nil
+	u.mu.Unlock()
+	for _, uc := range idle {
+		uc.conn.Close()
+	}
+}
+
+// begin starts an exchange: reads wait on behalf of client (nil: nobody to
+// watch), and the response timeout counts from now.
+func (uc *upstreamConn) begin(client *clientConn) {
+	uc.client = client
+	uc.waitStart = time.Now()
+	uc.moved = false
+}
+
+// errUpstreamTimeout is a wait on the upstream that exceeded the response
+// timeout.
+var errUpstreamTimeout = timeoutError("no answer from the upstream within the response timeout")
+
+type timeoutError string
+
+func (e timeoutError) Error() string { return string(e) }
+func (e timeoutError) Timeout() bool { return true }
+
+// Read reads from the upstream for the reader. It waits in slices of
+// pollInterval: at the end of each it fails with errUpstreamTimeout if
+// nothing arrived for the response timeout, and with errClientGone if the
+// client has closed its connection; otherwise it waits again. The timeout is
+// thus between two reads, as nginx's proxy_read_timeout, give or take one
+// interval.
+func (uc *upstreamConn) Read(p []byte) (int, error) {
+	for {
+		now := time.Now()
+		if uc.deadline.Sub(now) < pollInterval/2 {
+			uc.deadline = now.Add(pollInterval)
+			if err := uc.conn.SetReadDeadline(uc.deadline); err != nil {
+				return 0, err
+			}
+		}
+		n, err := uc.conn.Read(p)
+		if n > 0 || err == nil || !isTimeout(err) {
+			uc.moved = uc.moved || n > 0
+			return n, err
+		}
+		// A poll: the deadline passed without a byte.
+		now = time.Now()
+		uc.deadline = time.Time{}
+		if uc.moved {
+			uc.moved, uc.waitStart = false, now
+		}
+		if now.Sub(uc.waitStart) >= uc.timeout {
+			return 0, errUpstreamTimeout
+		}
+		if uc.client != nil && uc.client.gone() {
+			return 0, errClientGone
+		}
+	}
+}
+
+// Write writes to the upstream (with the connection's sliding write
+// deadline).
+func (uc *upstreamConn) Write(p []byte) (int, error) { return uc.conn.Write(p) }
+
+// isDead reports whether err, from the first read of a response on a
+// reused connection, says that the upstream had closed it while it was
+// idle: the request can be sent again on a new one.
+func isDead(err error) bool {
+	return errors.Is(err, errUpstreamClosed) || errors.Is(err, net.ErrClosed) || isReset(err)
+}
+
+// readable reports whether an idle upstream connection has something to
+// read: bytes it never should have sent, or its end. Either way it cannot
+// carry another request.
+func readable(c net.Conn) bool {
+	data, eof, _ := peek(c)
+	return data || eof
+}
+
+// isReset reports whether err says that the peer reset the connection or
+// that it was closed for writing.
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// reap closes the pooled connections idle since before cutoff.
+func (u *upstream) reap(cutoff time.Time) {
+	u.mu.Lock()
+	n := 0
+	for n < len(u.idle) && u.idle[n].idleSince.Before(cutoff) {
+		n++
+	}
+	stale := make([]*upstreamConn, n)
+	copy(stale, u.idle[:n])
+	u.idle = append(u.idle[:0], u.idle[n:]...)
+	u.mu.Unlock()
+	for _, uc := range stale {
+		uc.conn.Close()
+	}
+}
