@@ -26,13 +26,13 @@ func TestAgainstMetadataMock(t *testing.T) {
 			res, err := Discover(context.Background(), Options{
 				Platform:      EC2,
 				Getenv:        env("AWS_EC2_METADATA_SERVICE_ENDPOINT", m.URL),
-				Interfaces:    noInterfaces,
+				Interfaces:    containerInterfaces,
 				DisableIMDSv1: tc.v1Off,
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := addrStrings(res); !slices.Equal(got, []string{"127.0.0.11", "fd00:1::11"}) {
+			if got := addrStrings(res); !slices.Equal(got, []string{"127.0.0.1", "127.0.0.11", "::1", "fd00:1::11"}) {
 				t.Errorf("addresses %v", got)
 			}
 		})

@@ -36,7 +36,10 @@ func (d *discoverer) azure(ctx context.Context, res *Result) error {
 	url := strings.TrimRight(endpoint, "/") + "/metadata/instance?api-version=2021-02-01"
 	res.note("asking Azure IMDS at %s", endpoint)
 	var inst azureInstance
-	if err := d.getJSON(ctx, azureSource, url, http.Header{"Metadata": {"true"}}, &inst); err != nil {
+	// Azure IMDS answers 429 past about 5 requests a second per VM, and
+	// 410 or 5xx during maintenance: retried within the deadline.
+	r := fetchRequest{source: azureSource, url: url, header: http.Header{"Metadata": {"true"}}, retry410: true}
+	if err := d.getJSON(ctx, r, &inst, res); err != nil {
 		return err
 	}
 	for _, ifc := range inst.Network.Interface {

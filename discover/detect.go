@@ -90,7 +90,7 @@ func (d *discoverer) detect() (Platform, []string) {
 	if len(dmi) > 0 {
 		note("DMI names no known cloud (sys_vendor " + quote(dmi["sys_vendor"]) + ", product_name " + quote(dmi["product_name"]) + ")")
 	}
-	note("no platform detected: using local interfaces only, no metadata service is contacted (name one with --platform)")
+	note("no platform detected: using local interfaces only, no metadata service is contacted (name one in Options.Platform)")
 	return Local, ev
 }
 

@@ -8,22 +8,33 @@
 // platform: on an undetected machine it sends no packet at all. The whole
 // discovery is bounded by one deadline ([Options.Timeout], 2 s by default).
 //
-// Sources by platform:
+// Each platform's sources describe what its load balancer targets, and
+// nothing else:
 //
-//	ec2    the EC2 instance metadata service (IMDSv2, falling back to v1 unless
-//	       disabled): local-ipv4 and every interface's local-ipv4s and ipv6s
-//	ecs    ECS task metadata v4 (/task): the task's addresses in awsvpc mode
-//	       (Fargate, ECS IP targets); in bridge or host mode the instance's
-//	       addresses from EC2 metadata
-//	k8s    POD_IP, POD_IPS, HOST_IP and HOST_IPS from the downward API
-//	gce    the GCE metadata server: every network interface's ip
-//	azure  Azure IMDS: every interface's private IPv4 and IPv6 addresses
-//	local  nothing but the sources below
+//	ec2    the instance: the EC2 instance metadata service (IMDSv2, falling
+//	       back to v1 unless disabled): local-ipv4 and every interface's
+//	       local-ipv4s and ipv6s
+//	ecs    the task in awsvpc mode (Fargate, ECS IP targets): ECS task
+//	       metadata v4 (/task); the instance in bridge or host mode: EC2
+//	       metadata
+//	k8s    the pod (and its node, for instance-mode targets): POD_IP,
+//	       POD_IPS, HOST_IP and HOST_IPS from the downward API; the pod's
+//	       interfaces when none of them is set
+//	gce    the VM: the GCE metadata server's ip and ipv6s of every interface,
+//	       and the forwarded-ips and forwarded-ipv6s of passthrough Network
+//	       Load Balancers
+//	azure  the VM: Azure IMDS, every interface's private IPv4 and IPv6
+//	       addresses
+//	local  a plain machine: the private, unique-local and loopback addresses
+//	       of its network interfaces
 //	none   only the static addresses
 //
-// On every platform but none, the private, unique-local and loopback
-// addresses of the local network interfaces are added, and so are the static
-// addresses of [Options.Static].
+// A container's own bridge address (172.17.0.2 in Docker) is not what the
+// load balancer targets on EC2, ECS bridge mode, GCE or Azure, so the local
+// interfaces are read only on a plain machine and in a pod. On every
+// platform but none the loopback addresses are added (checks from the
+// machine itself, Azure Application Gateway's default probe), and so are the
+// static addresses of [Options.Static].
 package discover
 
 import (
@@ -37,6 +48,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -107,8 +119,8 @@ type Options struct {
 	// Timeout bounds the whole discovery. Zero means DefaultTimeout.
 	Timeout time.Duration
 
-	// Static addresses are always part of the result (--self,
-	// HOSTGUARD_SELF).
+	// Static addresses are always part of the result (the command's
+	// --self and HOSTGUARD_SELF).
 	Static []netip.Addr
 
 	// SysRoot is the directory that stands for /sys, so that tests can
@@ -215,7 +227,11 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	case ECS:
 		errs = append(errs, d.ecs(ctx, res))
 	case Kubernetes:
-		errs = append(errs, d.kubernetes(res))
+		found, err := d.kubernetes(res)
+		errs = append(errs, err)
+		if !found && err == nil {
+			errs = append(errs, d.local(res))
+		}
 	case GCE:
 		errs = append(errs, d.gce(ctx, res))
 	case Azure:
@@ -224,8 +240,13 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	default:
 		errs = append(errs, fmt.Errorf("discover: unknown platform %q", res.Platform))
 	}
-	if res.Platform != None {
+	if res.Platform == Local {
 		errs = append(errs, d.local(res))
+	}
+	if res.Platform != None {
+		for _, a := range []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()} {
+			res.add(a, "loopback")
+		}
 	}
 	for _, a := range o.Static {
 		res.add(a, "static")
@@ -240,6 +261,9 @@ type discoverer struct {
 	timeout time.Duration
 	getenv  func(string) string
 	sysRoot string
+
+	hcOnce sync.Once
+	hc     *http.Client // see client
 }
 
 func newDiscoverer(o Options) *discoverer {
@@ -251,30 +275,6 @@ func newDiscoverer(o Options) *discoverer {
 		d.getenv = os.Getenv
 	}
 	return d
-}
-
-// httpClient returns a client that never uses a proxy (metadata services
-// are link-local) and dials through Options.DialContext when set.
-// headerTimeout bounds the wait for response headers; zero leaves it to
-// the context.
-func (d *discoverer) httpClient(headerTimeout time.Duration) *http.Client {
-	dialer := &net.Dialer{Timeout: 250 * time.Millisecond}
-	dial := dialer.DialContext
-	if d.o.DialContext != nil {
-		dial = d.o.DialContext
-	}
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           dial,
-			ResponseHeaderTimeout: headerTimeout,
-			MaxIdleConnsPerHost:   2,
-			IdleConnTimeout:       5 * time.Second,
-		},
-		// Metadata services do not redirect; a redirect is a sign of
-		// something else answering.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // parseAddrs parses a newline- or comma-separated list of addresses.

@@ -87,6 +87,15 @@ func fakeInterfaces() ([]Interface, error) {
 
 func noInterfaces() ([]Interface, error) { return nil, nil }
 
+// containerInterfaces are a Docker bridge container's: the load balancer
+// never targets 172.17.0.2 on EC2, ECS bridge mode, GCE or Azure.
+func containerInterfaces() ([]Interface, error) {
+	return []Interface{
+		{Name: "lo", Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}},
+		{Name: "eth0", Addrs: []netip.Addr{netip.MustParseAddr("172.17.0.2")}},
+	}, nil
+}
+
 func addrStrings(r *Result) []string {
 	var out []string
 	for _, a := range r.Addresses {
@@ -130,11 +139,13 @@ func TestNoneAndStatic(t *testing.T) {
 	}
 }
 
+// ec2Opts are the options of an EC2 discovery against a fake, with the
+// defaults users get and the interfaces of a container.
 func ec2Opts(endpoint string) Options {
-	return Options{Platform: EC2, IMDSEndpoint: endpoint, Getenv: env(), Interfaces: noInterfaces, Timeout: 2 * time.Second}
+	return Options{Platform: EC2, IMDSEndpoint: endpoint, Getenv: env(), Interfaces: containerInterfaces}
 }
 
-var wantEC2 = []string{"10.0.1.23", "10.0.1.24", "10.0.2.50", "2600:1f18::23"}
+var wantEC2 = []string{"10.0.1.23", "10.0.1.24", "10.0.2.50", "127.0.0.1", "::1", "2600:1f18::23"}
 
 func TestEC2(t *testing.T) {
 	tests := []struct {
@@ -178,22 +189,23 @@ func TestEC2Faults(t *testing.T) {
 		getenv func(string) string
 		want   []string // substrings of the error
 	}{
-		{"v2 required, token refused", faults{v2Required: true, tokenStatus: 403}, false, nil, []string{"401", "HttpTokens=required", "hop-limit 2"}},
-		{"token hangs, v1 off", faults{hangToken: true}, true, nil, []string{"ec2 metadata", "/latest/meta-data/local-ipv4", "hop-limit 2"}},
-		{"everything hangs", faults{hangAll: true}, false, nil, []string{"no answer within", "hop-limit 2"}},
-		{"500", faults{status: 500}, false, nil, []string{"500", "transient"}},
+		{"token refused, v1 refused", faults{v2Required: true, tokenStatus: 403}, false, nil, []string{"403", "401", "disabled"}},
+		{"token hangs, v1 off", faults{hangToken: true}, true, nil, []string{"ec2 metadata", "/latest/api/token", "no answer before the deadline", "hop-limit 2"}},
+		{"token hangs, v2 required", faults{hangToken: true, v2Required: true}, false, nil, []string{"401", "HttpTokens=required", "hop-limit 2"}},
+		{"everything hangs", faults{hangAll: true}, false, nil, []string{"nothing answered within the 2s deadline", "hop-limit 2", "Options.Platform"}},
+		{"500", faults{status: 500}, false, nil, []string{"500", "transient", "tries"}},
 		{"403 disabled", faults{status: 403}, false, nil, []string{"403", "--http-endpoint enabled"}},
 		{"garbage body", faults{body: "<html>captive portal</html>"}, false, nil, []string{"garbage", "captive portal", "/local-ipv4"}},
 		{"garbage macs", faults{values: map[string]string{"local-ipv4": "10.0.0.1", "network/interfaces/macs": "zz/"}}, false, nil, []string{"not a MAC"}},
 		{"disabled by env", faults{}, false, env("AWS_EC2_METADATA_DISABLED", "true"), []string{"AWS_EC2_METADATA_DISABLED"}},
-		{"v1 off by env", faults{hangToken: true}, false, env("AWS_EC2_METADATA_V1_DISABLED", "true"), []string{"hop-limit 2"}},
+		{"v1 off by env, token hangs", faults{hangToken: true}, false, env("AWS_EC2_METADATA_V1_DISABLED", "true"), []string{"AWS_EC2_METADATA_V1_DISABLED", "hop-limit 2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f, url := newFakeIMDS(t, tt.fake)
 			o := ec2Opts(url)
 			o.DisableIMDSv1 = tt.v1off
-			o.Timeout = time.Second
 			if tt.getenv != nil {
 				o.Getenv = tt.getenv
 			}
@@ -237,7 +249,7 @@ func TestEC2EnvEndpoint(t *testing.T) {
 	o := ec2Opts("")
 	o.Getenv = env("AWS_EC2_METADATA_SERVICE_ENDPOINT", url+"/")
 	res, err := Discover(context.Background(), o)
-	if err != nil || len(res.Addresses) != 4 {
+	if err != nil || !slices.Equal(addrStrings(res), wantEC2) {
 		t.Fatalf("endpoint from env: %v, %v", err, res)
 	}
 	if f.requests.Load() == 0 {
@@ -254,7 +266,7 @@ func TestSlowAnswerPastDeadline(t *testing.T) {
 		fmt.Fprint(w, `{}`)
 	}))
 	defer srv.Close()
-	o := Options{Platform: Azure, AzureEndpoint: srv.URL, Getenv: env(), Interfaces: noInterfaces, Timeout: 300 * time.Millisecond}
+	o := Options{Platform: Azure, AzureEndpoint: srv.URL, Getenv: env(), Interfaces: noInterfaces}
 	err := discoverWithin(t, o)
 	if err == nil || !strings.Contains(err.Error(), "did not answer in time") {
 		t.Errorf("slow azure: %v", err)
@@ -278,13 +290,13 @@ const ecsAwsvpc = `{"LaunchType":"FARGATE","Containers":[{"Name":"app","Networks
 const ecsBridge = `{"LaunchType":"EC2","Containers":[{"Name":"app","Networks":[{"NetworkMode":"bridge","IPv4Addresses":["172.17.0.2"]}]}]}`
 
 func TestECS(t *testing.T) {
-	res, err := Discover(context.Background(), Options{Getenv: env("ECS_CONTAINER_METADATA_URI_V4", ecsServer(t, ecsAwsvpc, 200)), Interfaces: noInterfaces, SysRoot: t.TempDir()})
-	if err != nil || res.Platform != ECS || !slices.Equal(addrStrings(res), []string{"10.0.2.106", "2600:1f18::106"}) {
+	res, err := Discover(context.Background(), Options{Getenv: env("ECS_CONTAINER_METADATA_URI_V4", ecsServer(t, ecsAwsvpc, 200)), Interfaces: containerInterfaces, SysRoot: t.TempDir()})
+	if err != nil || res.Platform != ECS || !slices.Equal(addrStrings(res), []string{"10.0.2.106", "127.0.0.1", "::1", "2600:1f18::106"}) {
 		t.Fatalf("awsvpc: %v %v %v", err, res.Platform, addrStrings(res))
 	}
 
 	_, imdsURL := newFakeIMDS(t, faults{})
-	res, err = Discover(context.Background(), Options{Platform: ECS, IMDSEndpoint: imdsURL, Getenv: env("ECS_CONTAINER_METADATA_URI_V4", ecsServer(t, ecsBridge, 200)), Interfaces: noInterfaces})
+	res, err = Discover(context.Background(), Options{Platform: ECS, IMDSEndpoint: imdsURL, Getenv: env("ECS_CONTAINER_METADATA_URI_V4", ecsServer(t, ecsBridge, 200)), Interfaces: containerInterfaces})
 	if err != nil || !slices.Equal(addrStrings(res), wantEC2) {
 		t.Fatalf("bridge: %v %v", err, addrStrings(res))
 	}
@@ -316,45 +328,20 @@ func TestKubernetes(t *testing.T) {
 	var dials atomic.Int64
 	res, err := Discover(context.Background(), Options{
 		Getenv:      env("KUBERNETES_SERVICE_HOST", "10.96.0.1", "POD_IP", "10.244.1.7", "POD_IPS", "10.244.1.7,fd00:10:244::7", "HOST_IP", "192.168.49.2"),
-		Interfaces:  noInterfaces,
+		Interfaces:  fakeInterfaces, // the downward API says it all: not read
 		DialContext: noNetwork(t, &dials),
 	})
-	if err != nil || res.Platform != Kubernetes || !slices.Equal(addrStrings(res), []string{"10.244.1.7", "192.168.49.2", "fd00:10:244::7"}) {
+	if err != nil || res.Platform != Kubernetes || !slices.Equal(addrStrings(res), []string{"10.244.1.7", "127.0.0.1", "192.168.49.2", "::1", "fd00:10:244::7"}) {
 		t.Fatalf("%v %v %v", err, res.Platform, addrStrings(res))
+	}
+	// Without the downward API, the pod's interfaces.
+	res, err = Discover(context.Background(), Options{Getenv: env("KUBERNETES_SERVICE_HOST", "10.96.0.1"), Interfaces: fakeInterfaces, DialContext: noNetwork(t, &dials)})
+	if err != nil || !slices.Equal(addrStrings(res), []string{"10.0.0.5", "127.0.0.1", "::1", "fd00::5"}) {
+		t.Fatalf("pod without downward API: %v %v", err, addrStrings(res))
 	}
 	_, err = Discover(context.Background(), Options{Platform: Kubernetes, Getenv: env("POD_IP", "$(POD_IP)"), Interfaces: noInterfaces})
 	if err == nil || !strings.Contains(err.Error(), "POD_IP") {
 		t.Errorf("bad POD_IP: %v", err)
-	}
-}
-
-func TestGCE(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Metadata-Flavor") != "Google" {
-			w.WriteHeader(http.StatusForbidden)
-			return
-		}
-		switch r.URL.Path {
-		case "/computeMetadata/v1/instance/network-interfaces/":
-			fmt.Fprint(w, "0/\n1/\n")
-		case "/computeMetadata/v1/instance/network-interfaces/0/ip":
-			fmt.Fprint(w, "10.128.0.9")
-		case "/computeMetadata/v1/instance/network-interfaces/1/ip":
-			fmt.Fprint(w, "10.130.0.4")
-		case "/computeMetadata/v1/instance/network-interfaces/1/ipv6s":
-			fmt.Fprint(w, "fd20:1::4")
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	res, err := Discover(context.Background(), Options{SysRoot: sysTree(t, trees["gce"]), Getenv: env("GCE_METADATA_HOST", host), Interfaces: noInterfaces})
-	if err != nil || res.Platform != GCE || !slices.Equal(addrStrings(res), []string{"10.128.0.9", "10.130.0.4", "fd20:1::4"}) {
-		t.Fatalf("%v %v %v", err, res.Platform, addrStrings(res))
-	}
-	if !strings.Contains(res.Addresses[0].Sources[0], "network-interfaces/0/ip") {
-		t.Errorf("sources %v", res.Addresses[0].Sources)
 	}
 }
 
@@ -367,18 +354,14 @@ func TestAzure(t *testing.T) {
 		fmt.Fprint(w, `{"network":{"interface":[{"ipv4":{"ipAddress":[{"privateIpAddress":"10.1.0.4","publicIpAddress":"20.1.2.3"}]},"ipv6":{"ipAddress":[{"privateIpAddress":"fd00:a::4"}]}}]}}`)
 	}))
 	defer srv.Close()
-	res, err := Discover(context.Background(), Options{SysRoot: sysTree(t, trees["azure"]), AzureEndpoint: srv.URL, Getenv: env(), Interfaces: fakeInterfaces})
+	res, err := Discover(context.Background(), Options{SysRoot: sysTree(t, trees["azure"]), AzureEndpoint: srv.URL, Getenv: env(), Interfaces: containerInterfaces})
 	if err != nil || res.Platform != Azure {
 		t.Fatal(err, res)
 	}
-	got := addrStrings(res)
-	for _, want := range []string{"10.1.0.4", "fd00:a::4", "127.0.0.1"} {
-		if !slices.Contains(got, want) {
-			t.Errorf("azure: %v lacks %s", got, want)
-		}
-	}
-	if slices.Contains(got, "20.1.2.3") {
-		t.Error("azure: public address included")
+	// The VM's private addresses and loopback (Application Gateway's
+	// default probe), not its public address nor a container's own.
+	if got := addrStrings(res); !slices.Equal(got, []string{"10.1.0.4", "127.0.0.1", "::1", "fd00:a::4"}) {
+		t.Errorf("azure: %v", got)
 	}
 }
 

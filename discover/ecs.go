@@ -31,11 +31,11 @@ func (d *discoverer) ecs(ctx context.Context, res *Result) error {
 	base := strings.TrimRight(d.getenv("ECS_CONTAINER_METADATA_URI_V4"), "/")
 	if base == "" {
 		return &SourceError{Source: ecsSource, Err: errors.New("ECS_CONTAINER_METADATA_URI_V4 is not set"),
-			Hint: "the ECS agent sets it in every container (agent 1.39+, Fargate platform 1.4+); outside ECS name another --platform"}
+			Hint: "the ECS agent sets it in every container (agent 1.39+, Fargate platform 1.4+); outside ECS name another platform in Options.Platform"}
 	}
 	url := base + "/task"
 	var task ecsTask
-	if err := d.getJSON(ctx, ecsSource, url, nil, &task); err != nil {
+	if err := d.getJSON(ctx, fetchRequest{source: ecsSource, url: url}, &task, res); err != nil {
 		return err
 	}
 	modes := map[string]bool{}

@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
-	"strconv"
+	"net/http"
 	"syscall"
 )
 
@@ -34,35 +33,22 @@ func (e *SourceError) Error() string {
 // Unwrap returns the underlying failure.
 func (e *SourceError) Unwrap() error { return e.Err }
 
-// StatusError is an unexpected HTTP status from a metadata service.
-type StatusError struct {
+// statusError is an unexpected HTTP status from a metadata service.
+type statusError struct {
 	Code int
 }
 
 // Error returns "HTTP status N".
-func (e *StatusError) Error() string { return fmt.Sprintf("HTTP status %d", e.Code) }
+func (e *statusError) Error() string { return fmt.Sprintf("HTTP status %d", e.Code) }
 
 // HTTPStatusCode returns the status, as the AWS SDK's errors do.
-func (e *StatusError) HTTPStatusCode() int { return e.Code }
-
-// sdkStatus finds the status in the text of an AWS SDK response error.
-var sdkStatus = regexp.MustCompile(`StatusCode: ([1-5][0-9][0-9])\b`)
+func (e *statusError) HTTPStatusCode() int { return e.Code }
 
 // statusOf returns the HTTP status carried by err, or 0.
 func statusOf(err error) int {
-	if err == nil {
-		return 0
-	}
 	var s interface{ HTTPStatusCode() int }
 	if errors.As(err, &s) {
 		return s.HTTPStatusCode()
-	}
-	// The IMDS client wraps a 401 in an error type without Unwrap
-	// (retryableError in feature/ec2/imds), so only its text holds the
-	// status.
-	if m := sdkStatus.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
 	}
 	return 0
 }
@@ -77,22 +63,31 @@ func isTimeout(err error) bool {
 }
 
 // genericHint explains the failure classes every metadata source shares.
-func genericHint(err error, what string) string {
+// res, when not nil, says how the request went (tries, throttling).
+func genericHint(err error, what string, res *fetchResult) string {
+	tries := 1
+	if res != nil {
+		tries = res.tries
+	}
 	switch code := statusOf(err); {
+	case code == http.StatusTooManyRequests:
+		return fmt.Sprintf("throttled: the %s answered 429 on every one of %d tries before the deadline; something else on this machine is calling it heavily, or raise Options.Timeout to wait longer", what, tries)
 	case code == 401 || code == 403:
 		return fmt.Sprintf("the %s refused the request (status %d)", what, code)
 	case code == 404:
 		return fmt.Sprintf("the %s has no such path: is the endpoint really the %s?", what, what)
-	case code >= 500:
-		return fmt.Sprintf("the %s failed (status %d); it is usually transient, try again", what, code)
+	case code == http.StatusGone || code >= 500:
+		return fmt.Sprintf("the %s failed (status %d) on every one of %d tries before the deadline; it is usually transient (maintenance), try again", what, code, tries)
 	case code != 0:
 		return fmt.Sprintf("unexpected status %d from the %s", code, what)
 	}
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Sprintf("nothing listens at the %s endpoint; check the endpoint setting", what)
+	case isTimeout(err) && res != nil && res.throttled > 0:
+		return fmt.Sprintf("throttled: the %s answered 429 %d times and the deadline ran out; something else on this machine is calling it heavily, or raise Options.Timeout", what, res.throttled)
 	case isTimeout(err):
-		return fmt.Sprintf("the %s did not answer in time; raise --timeout, or name the platform that is really here with --platform", what)
+		return fmt.Sprintf("the %s did not answer in time; raise Options.Timeout, or name the platform that is really here in Options.Platform", what)
 	}
 	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // faults are what a fakeIMDS gets wrong.
@@ -21,6 +22,7 @@ type faults struct {
 	status      int    // answer every GET with this status
 	body        string // answer local-ipv4 with this body instead of the address
 	expireOnce  bool   // reject the first token once as expired
+	delay       time.Duration
 	values      map[string]string
 }
 
@@ -75,6 +77,13 @@ func (f *fakeIMDS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fl.hangAll {
 		f.wait(r)
 		return
+	}
+	if fl.delay > 0 {
+		select {
+		case <-time.After(fl.delay):
+		case <-r.Context().Done():
+			return
+		}
 	}
 	if r.Method == http.MethodPut && r.URL.Path == "/latest/api/token" {
 		if fl.hangToken {

@@ -4,38 +4,34 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 )
 
-// getJSON fetches url with the given headers and decodes a JSON answer into
-// v. Failures come back as a *SourceError naming source and url.
-func (d *discoverer) getJSON(ctx context.Context, source, url string, header http.Header, v any) error {
+// getJSON fetches r.url with r's headers, retrying what asks to be retried
+// within the deadline, and decodes a JSON answer into v. Failures come back
+// as a *SourceError naming source and URL. A throttled or failing service
+// that answered in the end is noted in res.
+func (d *discoverer) getJSON(ctx context.Context, r fetchRequest, v any, res *Result) error {
+	r.method = http.MethodGet
 	fail := func(err error, hint string) error {
-		return &SourceError{Source: source, URL: url, Err: err, Hint: hint}
+		return &SourceError{Source: r.source, URL: r.url, Err: err, Hint: hint}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	got, err := d.fetch(ctx, r)
 	if err != nil {
-		return fail(err, "check the endpoint setting")
+		return fail(err, genericHint(err, r.source, got))
 	}
-	for k, vs := range header {
-		req.Header[k] = vs
+	if got.status != http.StatusOK {
+		err := &statusError{Code: got.status}
+		return fail(err, genericHint(err, r.source, got))
 	}
-	resp, err := d.httpClient(0).Do(req)
-	if err != nil {
-		return fail(err, genericHint(err, source))
+	switch {
+	case got.throttled > 0:
+		res.note("%s throttled the request (HTTP 429) %d times; it answered on try %d", r.source, got.throttled, got.tries)
+	case got.tries > 1:
+		res.note("%s answered on try %d", r.source, got.tries)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fail(err, genericHint(err, source))
-	}
-	if resp.StatusCode != http.StatusOK {
-		err := &StatusError{Code: resp.StatusCode}
-		return fail(err, genericHint(err, source))
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fail(fmt.Errorf("garbage answer (%v): %q", err, truncate(string(body))), "the endpoint is not a "+source+" service")
+	if err := json.Unmarshal(got.body, v); err != nil {
+		return fail(fmt.Errorf("garbage answer (%v): %q", err, truncate(string(got.body))), "the endpoint is not a "+r.source+" service")
 	}
 	return nil
 }

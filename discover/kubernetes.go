@@ -15,8 +15,9 @@ import (
 //	- name: HOST_IP
 //	  valueFrom: {fieldRef: {fieldPath: status.hostIP}}
 //
-// Without them the pod's interfaces still give the pod IP.
-func (d *discoverer) kubernetes(res *Result) error {
+// It reports whether any was set; without them the pod's interfaces give the
+// pod IP.
+func (d *discoverer) kubernetes(res *Result) (bool, error) {
 	found := false
 	for _, k := range []string{"POD_IP", "POD_IPS", "HOST_IP", "HOST_IPS"} {
 		v := d.getenv(k)
@@ -25,7 +26,7 @@ func (d *discoverer) kubernetes(res *Result) error {
 		}
 		addrs, err := parseAddrs(v)
 		if err != nil {
-			return &SourceError{Source: "kubernetes downward API", Err: fmt.Errorf("%s: %w", k, err),
+			return false, &SourceError{Source: "kubernetes downward API", Err: fmt.Errorf("%s: %w", k, err),
 				Hint: "set it with fieldRef status.podIP / status.podIPs / status.hostIP"}
 		}
 		for _, a := range addrs {
@@ -36,5 +37,5 @@ func (d *discoverer) kubernetes(res *Result) error {
 	if !found {
 		res.note("no POD_IP, POD_IPS or HOST_IP in the environment: relying on the pod's interfaces; pass them with the downward API (fieldRef status.podIP, status.hostIP) to be explicit")
 	}
-	return nil
+	return found, nil
 }
