@@ -43,7 +43,7 @@ func runDiscover(e *env, args []string) int {
 		return exitFail
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "hostguard discover: %v\n", err)
+		fmt.Fprintf(e.stderr, "hostguard discover: %s\n", flagWords(err))
 		return exitFail
 	}
 	if len(res.Addresses) == 0 {
@@ -57,7 +57,7 @@ func runDiscover(e *env, args []string) int {
 func explain(e *env, res *discover.Result) {
 	fmt.Fprintf(e.stderr, "platform: %s\n", res.Platform)
 	for _, ev := range res.Evidence {
-		fmt.Fprintf(e.stderr, "  %s\n", ev)
+		fmt.Fprintf(e.stderr, "  %s\n", optionsAsFlags.Replace(ev))
 	}
 	for _, a := range res.Addresses {
 		fmt.Fprintf(e.stderr, "address %s from %s\n", a.Addr, strings.Join(a.Sources, ", "))
@@ -80,7 +80,7 @@ func writeResult(e *env, res *discover.Result, derr error, format string) error 
 			Errors []string `json:"errors"`
 		}{Result: res, Errors: []string{}}
 		if derr != nil {
-			out.Errors = strings.Split(derr.Error(), "\n")
+			out.Errors = strings.Split(flagWords(derr), "\n")
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -64,5 +66,21 @@ func TestDiscoverAgainstMock(t *testing.T) {
 	e := testEnv("", &out, &errb, map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": m.URL, "HOSTGUARD_PLATFORM": "ec2"})
 	if code := run(e, []string{"discover"}); code != exitOK || !strings.Contains(out.String(), "127.0.0.11\n") {
 		t.Errorf("%d %q %q", code, out.String(), errb.String())
+	}
+}
+
+// TestDiscoverWordsFlags: the library's messages name Options fields; the
+// command says the flags that set them.
+func TestDiscoverWordsFlags(t *testing.T) {
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hang.Close()
+	var out, errb bytes.Buffer
+	e := testEnv("", &out, &errb, map[string]string{"HOSTGUARD_PLATFORM": "ec2"})
+	if code := run(e, []string{"discover", "--imds-endpoint", hang.URL, "--timeout", "300ms", "--verbose"}); code != exitFail {
+		t.Fatalf("exit %d", code)
+	}
+	msg := errb.String()
+	if strings.Contains(msg, "Options.") || !strings.Contains(msg, "--platform") || !strings.Contains(msg, "hop-limit 2") {
+		t.Errorf("the command's message:\n%s", msg)
 	}
 }

@@ -28,7 +28,7 @@ func addDiscoveryFlags(f *envFlags) *discoveryFlags {
 		self:    f.list("self", "HOSTGUARD_SELF", "addresses always part of @self"),
 		sysfs:   f.str("sysfs", "HOSTGUARD_SYSFS", "/sys", "directory read as /sys for platform detection"),
 		imdsEndpoint: f.fs.String("imds-endpoint", "",
-			"EC2 metadata endpoint (default: env AWS_EC2_METADATA_SERVICE_ENDPOINT, else the SDK default)"),
+			"EC2 metadata endpoint (default: env AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254, or http://[fd00:ec2::254] with AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6)"),
 		noIMDSv1: f.fs.Bool("no-imdsv1", false, "never fall back to IMDSv1 (also env AWS_EC2_METADATA_V1_DISABLED=true)"),
 	}
 }
@@ -59,3 +59,19 @@ func (f *discoveryFlags) options(e *env) (discover.Options, error) {
 	o.Interfaces = e.interfaces
 	return o, nil
 }
+
+// optionsAsFlags words discovery messages for the command line: the library
+// names the Options fields a Go caller sets, the command has flags for them.
+var optionsAsFlags = strings.NewReplacer(
+	"Options.Timeout", "--timeout",
+	"Options.Platform", "--platform",
+	"Options.Static", "--self",
+	"Options.IMDSEndpoint", "--imds-endpoint",
+	"Options.DisableIMDSv1", "--no-imdsv1",
+	"Options.SysRoot", "--sysfs",
+	"Options.GCEMetadataHost or ", "", // only the environment variable sets it here
+	"Options.AzureEndpoint or ", "",
+)
+
+// flagWords returns a discovery error as the command says it.
+func flagWords(err error) string { return optionsAsFlags.Replace(err.Error()) }

@@ -68,9 +68,9 @@ func runExec(e *env, args []string) int {
 		res, err := discover.Discover(context.Background(), o)
 		switch {
 		case err != nil && !*allowMissing:
-			return fail(exitFail, "not starting %s: %v\n(start it anyway, without @self, with --allow-missing)", argv[0], err)
+			return fail(exitFail, "not starting %s: %s\n(start it anyway, without @self, with --allow-missing)", argv[0], flagWords(err))
 		case err != nil:
-			fmt.Fprintf(e.stderr, "hostguard exec: warning: @self left out: %v\n", err)
+			fmt.Fprintf(e.stderr, "hostguard exec: warning: @self left out: %s\n", flagWords(err))
 		case len(res.Addresses) == 0 && !*allowMissing:
 			return fail(exitFail, "not starting %s: discovery found no address for @self; give them with --self or name the platform with --platform", argv[0])
 		default:

@@ -114,9 +114,9 @@ func runProxy(e *env, args []string) int {
 		res, err := discover.Fill(ctx, g, dopts)
 		switch {
 		case err != nil && !*allowMissing:
-			return fail(exitFail, "not starting: discovery of @self failed: %v\n(start with the listed names only with --allow-missing)", err)
+			return fail(exitFail, "not starting: discovery of @self failed: %s\n(start with the listed names only with --allow-missing)", flagWords(err))
 		case err != nil:
-			log.Warn("hostguard proxy: @self is empty, discovery failed; serving the listed names only and retrying", "error", err.Error())
+			log.Warn("hostguard proxy: @self is empty, discovery failed; serving the listed names only and retrying", "error", flagWords(err))
 			if retry == 0 {
 				retry = 30 * time.Second
 			}
@@ -177,7 +177,7 @@ func logSelf(log *slog.Logger, res *discover.Result) {
 func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every time.Duration, log *slog.Logger, m *proxy.Metrics) {
 	report := func(res *discover.Result, err error) {
 		if err != nil {
-			log.Warn("hostguard proxy: refreshing @self failed; keeping the previous addresses", "error", err.Error())
+			log.Warn("hostguard proxy: refreshing @self failed; keeping the previous addresses", "error", flagWords(err))
 			return
 		}
 		logSelf(log, res)
