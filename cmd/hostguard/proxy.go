@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,7 +31,7 @@ func runProxy(e *env, args []string) int {
 	canonical := ef.str("canonical-host", "HOSTGUARD_CANONICAL_HOST", "", "Host sent upstream in place of an IP literal (default: the first plain name of the list)")
 	trusted := ef.list("trusted-proxy", "HOSTGUARD_TRUSTED_PROXY", "addresses or CIDR ranges of proxies in front whose X-Forwarded-* headers are kept")
 	allowEmpty := ef.boolean("allow-empty-host", "HOSTGUARD_ALLOW_EMPTY_HOST", "accept requests without a Host (HTTP/1.0, some Classic ELB checks)")
-	metricsAddr := ef.str("metrics", "HOSTGUARD_METRICS", "", "serve Prometheus metrics at /metrics on this separate address, such as 127.0.0.1:9090")
+	metricsAddr := ef.str("metrics", "HOSTGUARD_METRICS", "", "serve Prometheus metrics at /metrics, and the proxy's own liveness at /livez, on this separate address, such as :9090")
 	grace := ef.duration("grace", "HOSTGUARD_GRACE", proxy.DefaultGrace, "on SIGTERM, how long requests in flight may finish")
 	readHeader := ef.duration("read-header-timeout", "HOSTGUARD_READ_HEADER_TIMEOUT", proxy.DefaultReadHeaderTimeout, "limit for reading a request's headers")
 	idle := ef.duration("idle-timeout", "HOSTGUARD_IDLE_TIMEOUT", proxy.DefaultIdleTimeout, "close client keep-alive connections idle this long")
@@ -141,6 +142,9 @@ func runProxy(e *env, args []string) int {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", metrics.Handler())
+		// The proxy's own liveness, for a liveness probe that must not
+		// restart the proxy because the app behind it is slow.
+		mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 		go func() { _ = proxy.ServeHandler(ctx, ml, mux, proxy.ServerOptions{Logger: log, Grace: time.Second}) }()
 		log.Info("hostguard proxy: metrics", "listen", ml.Addr().String(), "path", "/metrics")
 	}

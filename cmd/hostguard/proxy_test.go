@@ -115,6 +115,12 @@ func TestProxyProcessDrainsOnSIGTERM(t *testing.T) {
 	if !strings.Contains(string(m), "hostguard_self_addresses 1") {
 		t.Errorf("metrics: %s", m)
 	}
+	// The proxy's own liveness, on the same listener, without the app.
+	if resp, err := http.Get("http://" + metrics + "/livez"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/livez: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	// SIGHUP rediscovers @self: the address is logged a second time.
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
