@@ -1,5 +1,13 @@
-# A minimal hostguard image: a static binary on scratch, run as a non-root
-# user. docker build -t hostguard . ; docker run -p 8080:8080 hostguard
+# hostguard's image: a static binary on scratch, run as a non-root user. The
+# deployment examples run it beside the app (ECS, Kubernetes) or copy the
+# binary from it (Elastic Beanstalk Docker). Build and push it to ECR:
+#
+#   docker build --platform linux/amd64 --build-arg VERSION=1.0.0 \
+#     -t <account-id>.dkr.ecr.<region>.amazonaws.com/hostguard:1.0.0 .
+#   docker push <account-id>.dkr.ecr.<region>.amazonaws.com/hostguard:1.0.0
+#
+# (linux/arm64 for Graviton.) Locally: docker build -t hostguard . ;
+# docker run -p 8080:8080 hostguard
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -12,6 +20,7 @@ FROM scratch
 # CA certificates for https:// upstreams.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/hostguard /hostguard
+# A numeric user, so that Kubernetes can verify runAsNonRoot.
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/hostguard"]

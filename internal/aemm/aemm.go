@@ -57,34 +57,46 @@ type Config struct {
 	V2Only    bool   // -I: require IMDSv2 tokens
 }
 
-// Start runs the mock on a free loopback port until the test ends. It skips
-// the test when the mock is not installed, unless RequireEnv is 1.
-func Start(t testing.TB, c Config) *Mock {
-	t.Helper()
+// Command returns the mock's executable and the arguments that make it
+// answer c on 127.0.0.1:port, with its configuration file written in dir.
+// Tests that run it themselves (in a network namespace) use it; Start
+// does the rest for the others.
+func Command(c Config, dir string, port int) (string, []string, error) {
 	bin, err := Binary()
 	if err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
 	values := map[string]string{"local-ipv4": c.LocalIPv4, "mac-local-ipv4s": c.LocalIPv4}
 	if c.IPv6 != "" {
 		values["mac-ipv6-associations"] = c.IPv6
 	}
-	dir := t.TempDir()
 	cfg := filepath.Join(dir, "aemm.json")
 	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"values": values}})
 	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
 	args := []string{"-n", "127.0.0.1", "-p", fmt.Sprint(port), "-c", cfg}
 	if c.V2Only {
 		args = append(args, "-I")
+	}
+	return bin, args, nil
+}
+
+// Start runs the mock on a free loopback port until the test ends. It skips
+// the test when the mock is not installed, unless RequireEnv is 1.
+func Start(t testing.TB, c Config) *Mock {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin, args, err := Command(c, dir, port)
+	if err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
