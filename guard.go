@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/hostguard/hostguard/internal/ratelog"
 )
 
 // Options configures a [Guard]. The zero value is safe: it allows no host,
@@ -62,6 +62,14 @@ type Options struct {
 	// cannot flood the log; the records after a pause count the ones that
 	// were left out. Zero means 60; a negative value logs no rejection.
 	LogLimit int
+
+	// ReportOnly makes every decision and logs it as usual, but serves a
+	// request that would be rejected instead of rejecting it: the way to
+	// roll out a list without a user seeing a 400 for a forgotten name.
+	// Forwarded headers from untrusted peers are still removed. A
+	// RejectHandler is not called; the next handler finds what would have
+	// happened with [RejectionFromContext].
+	ReportOnly bool
 }
 
 // Guard checks the Host of requests against an allow list. Create one with
@@ -72,10 +80,9 @@ type Guard struct {
 	allowEmpty bool
 	trusted    []netip.Prefix
 	exempt     map[string]bool
-	reject     http.Handler // nil: Reject
-	log        *slog.Logger
-	limiter    *rate.Limiter // nil: log nothing
-	suppressed atomic.Uint64
+	reject     http.Handler    // nil: Reject
+	log        *ratelog.Logger // nil: log nothing
+	reportOnly bool
 }
 
 type selfSet struct {
@@ -95,7 +102,7 @@ func New(o Options) (*Guard, error) {
 		list:       l,
 		allowEmpty: o.AllowEmptyHost,
 		reject:     o.RejectHandler,
-		log:        o.Logger,
+		reportOnly: o.ReportOnly,
 	}
 	for _, t := range o.TrustedProxies {
 		p, err := parseTrusted(t)
@@ -113,14 +120,15 @@ func New(o Options) (*Guard, error) {
 		}
 		g.exempt[p] = true
 	}
-	if g.log == nil {
-		g.log = slog.Default()
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
 	}
 	switch n := o.LogLimit; {
 	case n == 0:
-		g.limiter = rate.NewLimiter(rate.Every(time.Second), 60)
+		g.log = ratelog.New(log, time.Second, 60)
 	case n > 0:
-		g.limiter = rate.NewLimiter(rate.Every(time.Minute/time.Duration(n)), n)
+		g.log = ratelog.New(log, time.Minute/time.Duration(n), n)
 	}
 	g.self.Store(&selfSet{})
 	return g, nil
@@ -140,6 +148,10 @@ func parseTrusted(s string) (netip.Prefix, error) {
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
+
+// ReportOnly reports whether the Guard only reports rejections
+// ([Options.ReportOnly]).
+func (g *Guard) ReportOnly() bool { return g.reportOnly }
 
 // Entries returns the allow list as it was given, in order.
 func (g *Guard) Entries() []string { return slices.Clone(g.list.entries) }

@@ -21,41 +21,44 @@ const (
 //
 // Go's server puts the host of an absolute-form request target
 // ("GET http://evil.example/ HTTP/1.1") into Request.Host, so that host is
-// checked like any other. See [Options.TrustedProxies] for forwarded headers.
+// checked like any other. See [Options.TrustedProxies] for forwarded
+// headers, and [Options.ReportOnly] for a rollout that only reports.
 func (g *Guard) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		bad, reason := g.checkRequest(r)
-		if reason == ReasonNone {
-			next.ServeHTTP(w, r)
-			return
+		v := g.CheckRequest(&Request{
+			Host:          r.Host,
+			Path:          r.URL.Path,
+			RemoteAddr:    r.RemoteAddr,
+			UserAgent:     r.UserAgent(),
+			ForwardedHost: r.Header[headerXFH],
+			Forwarded:     r.Header[headerForwarded],
+		})
+		if v.DropForwarded {
+			delete(r.Header, headerXFH)
+			delete(r.Header, headerForwarded)
 		}
-		g.rejectRequest(w, r, bad, reason)
+		switch {
+		case !v.Rejected():
+			next.ServeHTTP(w, r)
+		case !v.Enforced:
+			// Report-only: logged and counted, then served; the
+			// handler may look at what would have happened.
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rejectionKey{}, v.rejection())))
+		case g.reject == nil:
+			Reject(w, r)
+		default:
+			g.reject.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rejectionKey{}, v.rejection())))
+		}
 	})
 }
 
-// checkRequest returns the offending value and the reason when r must be
-// rejected. It removes forwarded headers that came from an untrusted peer.
-func (g *Guard) checkRequest(r *http.Request) (string, Reason) {
-	req := Request{
-		Host:          r.Host,
-		Path:          r.URL.Path,
-		RemoteAddr:    r.RemoteAddr,
-		ForwardedHost: r.Header[headerXFH],
-		Forwarded:     r.Header[headerForwarded],
-	}
-	bad, reason, drop := g.check(&req)
-	if drop {
-		delete(r.Header, headerXFH)
-		delete(r.Header, headerForwarded)
-	}
-	return bad, reason
-}
-
-// Request is what the Guard checks of a request, for servers other than
-// net/http (such as fasthttp); see [Guard.Inspect].
+// Request is what the Guard checks of a request: what [Guard.Handler] reads
+// of an *http.Request, and what a server other than net/http (a proxy, a
+// fasthttp handler) passes to [Guard.CheckRequest].
 type Request struct {
 	// Host is the Host header, or the authority of an absolute-form
-	// request target ("GET http://host/ HTTP/1.1"), which takes its place.
+	// request target ("GET http://host/ HTTP/1.1") as the client wrote
+	// it, which takes its place.
 	Host string
 	// Path, RemoteAddr ("ip:port") and UserAgent serve ExemptPaths, the
 	// trusted-proxy check and the rejection log.
@@ -65,46 +68,78 @@ type Request struct {
 	ForwardedHost, Forwarded []string
 }
 
-// Inspect checks r as [Guard.Handler] checks an *http.Request, for servers
-// other than net/http. A rejection is logged (rate limited) as Handler logs
-// it, and reported with the offending value and the reason; the server then
-// answers with [RejectStatus] and [RejectBody], as [Reject] does. When the
-// request may pass and dropForwarded is true, its X-Forwarded-Host and
-// Forwarded headers came from an untrusted peer: the server must remove them
-// before the application sees the request.
-func (g *Guard) Inspect(r *Request) (bad string, reason Reason, dropForwarded bool) {
-	bad, reason, dropForwarded = g.check(r)
-	if reason != ReasonNone {
-		g.logRejection(r, bad, reason)
-	}
-	return bad, reason, dropForwarded
+// Verdict is the outcome of [Guard.CheckRequest].
+type Verdict struct {
+	// Reason is ReasonNone when the request passes the list; otherwise why
+	// it does not.
+	Reason Reason
+	// Value is the value that failed, the Host or a trusted proxy's
+	// forwarded host, as received; never write it out unescaped.
+	Value string
+	// Exempt says that the path is one of [Options.ExemptPaths]: the Host
+	// was not checked (Reason is ReasonNone).
+	Exempt bool
+	// DropForwarded says that X-Forwarded-Host and Forwarded came from a
+	// peer that is not a trusted proxy: the server must remove them
+	// before the application sees the request.
+	DropForwarded bool
+	// Enforced is false in report-only mode ([Options.ReportOnly]): a
+	// rejection is logged and counted, and the request is served anyway.
+	Enforced bool
 }
 
-func (g *Guard) check(r *Request) (bad string, reason Reason, dropForwarded bool) {
-	if !g.IsExempt(r.Path) {
+// Rejected reports whether the list does not admit the request (whether or
+// not that is enforced).
+func (v Verdict) Rejected() bool { return v.Reason != ReasonNone }
+
+// Serve reports whether the request goes to the application: it passed, or
+// its rejection is not enforced.
+func (v Verdict) Serve() bool { return v.Reason == ReasonNone || !v.Enforced }
+
+func (v Verdict) rejection() Rejection { return Rejection{Host: v.Value, Reason: v.Reason} }
+
+// CheckRequest checks r as [Guard.Handler] checks an *http.Request, for
+// servers other than net/http: the Host (unless the path is exempt), and,
+// from a trusted proxy, every forwarded host. A rejection is logged (rate
+// limited) as Handler logs it. A server that enforces it answers with
+// [RejectStatus] and [RejectBody], as [Reject] does. It does not allocate
+// for a request that passes.
+func (g *Guard) CheckRequest(r *Request) Verdict {
+	v := g.check(r)
+	v.Enforced = !g.reportOnly
+	if v.Rejected() {
+		g.logRejection(r, v)
+	}
+	return v
+}
+
+func (g *Guard) check(r *Request) Verdict {
+	v := Verdict{Exempt: g.IsExempt(r.Path)}
+	forwarded := len(r.ForwardedHost) > 0 || len(r.Forwarded) > 0
+	// Never hand a forwarded host from an untrusted peer to the
+	// application: it would trust it for redirects and links.
+	trusted := forwarded && g.TrustedPeer(r.RemoteAddr)
+	v.DropForwarded = forwarded && !trusted
+	if !v.Exempt {
 		if reason := g.verdict(r.Host); reason != ReasonNone {
-			return r.Host, reason, false
+			v.Reason, v.Value = reason, r.Host
+			return v
 		}
 	}
-	if len(r.ForwardedHost) == 0 && len(r.Forwarded) == 0 {
-		return "", ReasonNone, false
+	if !trusted {
+		return v
 	}
-	if !g.TrustedPeer(r.RemoteAddr) {
-		// Never hand a forwarded host from an untrusted peer to the
-		// application: it would trust it for redirects and links.
-		return "", ReasonNone, true
-	}
-	for _, v := range r.ForwardedHost {
-		if bad, reason := g.checkList(v, false); reason != ReasonNone {
-			return bad, reason, false
+	for _, h := range r.ForwardedHost {
+		if v.Value, v.Reason = g.checkList(h, false); v.Reason != ReasonNone {
+			return v
 		}
 	}
-	for _, v := range r.Forwarded {
-		if bad, reason := g.checkList(v, true); reason != ReasonNone {
-			return bad, reason, false
+	for _, h := range r.Forwarded {
+		if v.Value, v.Reason = g.checkList(h, true); v.Reason != ReasonNone {
+			return v
 		}
 	}
-	return "", ReasonNone, false
+	return v
 }
 
 // IsExempt reports whether requests for path skip the Host check
@@ -207,44 +242,32 @@ func Reject(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, RejectBody)
 }
 
-func (g *Guard) rejectRequest(w http.ResponseWriter, r *http.Request, bad string, reason Reason) {
-	g.logRejection(&Request{Path: r.URL.Path, RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent()}, bad, reason)
-	if g.reject == nil {
-		Reject(w, r)
-		return
-	}
-	ctx := context.WithValue(r.Context(), rejectionKey{}, Rejection{Host: bad, Reason: reason})
-	g.reject.ServeHTTP(w, r.WithContext(ctx))
-}
-
 // healthCheckers are User-Agent markers of load-balancer health checks.
 var healthCheckers = [...]string{"ELB-HealthChecker", "kube-probe", "GoogleHC"}
 
-func (g *Guard) logRejection(r *Request, bad string, reason Reason) {
-	if g.limiter == nil {
-		return
-	}
-	if !g.limiter.Allow() {
-		g.suppressed.Add(1)
+func (g *Guard) logRejection(r *Request, v Verdict) {
+	if g.log == nil {
 		return
 	}
 	ua := r.UserAgent
 	attrs := []slog.Attr{
-		slog.String("host", escape(bad)),
-		slog.String("reason", reason.String()),
+		slog.String("host", escape(v.Value)),
+		slog.String("reason", v.Reason.String()),
 		slog.String("remote", r.RemoteAddr),
 		slog.String("path", escape(r.Path)),
 		slog.String("user_agent", escape(ua)),
 	}
-	if n := g.suppressed.Swap(0); n > 0 {
-		attrs = append(attrs, slog.Uint64("suppressed", n))
-	}
 	msg := "hostguard: request rejected"
-	if fix := g.healthCheckHint(ua, bad, reason); fix != "" {
+	if fix := g.healthCheckHint(ua, v.Value, v.Reason); fix != "" {
 		msg = "hostguard: load-balancer health check rejected"
 		attrs = append(attrs, slog.String("fix", fix))
 	}
-	g.log.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+	if !v.Enforced {
+		// The same record, said to be unenforced.
+		msg += " (report-only: served anyway)"
+		attrs = append(attrs, slog.Bool("enforced", false))
+	}
+	g.log.Log(slog.LevelWarn, msg, attrs...)
 }
 
 // healthCheckHint explains the classic failure: a load balancer's health

@@ -91,8 +91,8 @@ func TestHandlerRateLimitsLogs(t *testing.T) {
 	if n := strings.Count(logs.String(), "\n"); n != 3 {
 		t.Errorf("logged %d of 50 rejections with LogLimit 3, want 3", n)
 	}
-	if g.suppressed.Load() != 47 {
-		t.Errorf("suppressed = %d, want 47", g.suppressed.Load())
+	if n := g.log.Suppressed(); n != 47 {
+		t.Errorf("suppressed = %d, want 47", n)
 	}
 
 	logs.Reset()
@@ -174,13 +174,13 @@ func TestHandlerForwardedHeaders(t *testing.T) {
 			for _, v := range tt.fwd {
 				r.Header.Add("Forwarded", v)
 			}
-			// Inspect, for servers other than net/http, decides alike.
-			_, reason, drop := g.Inspect(&Request{Host: r.Host, Path: "/", RemoteAddr: tt.remote, ForwardedHost: tt.xfh, Forwarded: tt.fwd})
-			if (reason == ReasonNone) != (tt.code == 200) {
-				t.Errorf("Inspect: reason %q, want code %d", reason, tt.code)
+			// CheckRequest, for servers other than net/http, decides alike.
+			v := g.CheckRequest(&Request{Host: r.Host, Path: "/", RemoteAddr: tt.remote, ForwardedHost: tt.xfh, Forwarded: tt.fwd})
+			if v.Serve() != (tt.code == 200) || !v.Enforced {
+				t.Errorf("CheckRequest: %+v, want code %d", v, tt.code)
 			}
-			if want := tt.code == 200 && !g.TrustedPeer(tt.remote); drop != want {
-				t.Errorf("Inspect: dropForwarded %v, want %v", drop, want)
+			if want := tt.code == 200 && !g.TrustedPeer(tt.remote); v.DropForwarded != want {
+				t.Errorf("CheckRequest: DropForwarded %v, want %v", v.DropForwarded, want)
 			}
 			w := serve(g.Handler(rec), r)
 			if w.Code != tt.code {
@@ -352,21 +352,60 @@ func ExampleNew_badEntry() {
 	// Output: hostguard: invalid allow-list entry "https://example.com/": a URL is not a host; give the host name alone, for example "example.com"
 }
 
-// A server other than net/http checks a request through Inspect.
-func ExampleGuard_Inspect() {
+// A server other than net/http checks a request through CheckRequest.
+func ExampleGuard_CheckRequest() {
 	g, _ := New(Options{AllowedHosts: []string{"example.com"}, Logger: slog.New(slog.DiscardHandler)})
 	for _, r := range []Request{
 		{Host: "example.com", Path: "/", RemoteAddr: "203.0.113.9:5555", ForwardedHost: []string{"evil.example"}},
 		{Host: "evil.example", Path: "/", RemoteAddr: "203.0.113.9:5555"},
 	} {
-		bad, reason, drop := g.Inspect(&r)
-		if reason != ReasonNone {
-			fmt.Printf("reject %q: %v (answer %d)\n", bad, reason, RejectStatus)
+		v := g.CheckRequest(&r)
+		if !v.Serve() {
+			fmt.Printf("reject %q: %v (answer %d)\n", v.Value, v.Reason, RejectStatus)
 			continue
 		}
-		fmt.Printf("pass %s, drop forwarded headers: %v\n", r.Host, drop)
+		fmt.Printf("pass %s, drop forwarded headers: %v\n", r.Host, v.DropForwarded)
 	}
 	// Output:
 	// pass example.com, drop forwarded headers: true
 	// reject "evil.example": host not in allow list (answer 400)
+}
+
+// TestReportOnly: every decision is made and logged as when enforcing, but
+// a request that would be rejected is served; forwarded headers from an
+// untrusted peer are still removed.
+func TestReportOnly(t *testing.T) {
+	var logs bytes.Buffer
+	g := mustNew(t, Options{AllowedHosts: []string{"lhy.kr"}, Logger: newLogger(&logs), ReportOnly: true,
+		RejectHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("the RejectHandler ran in report-only mode") })})
+	var seen []Rejection
+	h := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rj, _ := RejectionFromContext(r.Context())
+		seen = append(seen, rj)
+		if r.Header.Get("X-Forwarded-Host") != "" {
+			t.Errorf("an untrusted peer's X-Forwarded-Host reached the handler: %q", r.Header.Get("X-Forwarded-Host"))
+		}
+	}))
+	for _, host := range []string{"lhy.kr", "10.0.1.23:80", "a..b"} {
+		r := httptest.NewRequest("GET", "/health", nil)
+		r.Host = host
+		r.Header.Set("User-Agent", "ELB-HealthChecker/2.0")
+		r.Header.Set("X-Forwarded-Host", "evil.example")
+		if w := serve(h, r); w.Code != 200 {
+			t.Errorf("%s: %d, want 200 in report-only mode", host, w.Code)
+		}
+	}
+	if len(seen) != 3 || seen[0].Reason != ReasonNone || seen[1].Reason != ReasonNotAllowed || seen[2].Reason != ReasonEmptyLabel {
+		t.Errorf("rejections seen by the handler: %+v", seen)
+	}
+	log := logs.String()
+	for _, want := range []string{"load-balancer health check rejected (report-only: served anyway)", "enforced=false", "add @self", `host=a..b`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	v := g.CheckRequest(&Request{Host: "evil.example", Path: "/"})
+	if !v.Rejected() || v.Enforced || !v.Serve() || !g.ReportOnly() {
+		t.Errorf("CheckRequest in report-only mode: %+v", v)
+	}
 }

@@ -472,3 +472,23 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestReportOnlyProxy: in report-only mode a Host the list rejects goes to
+// the upstream as sent, counted as an unenforced rejection; forged
+// forwarding headers are still replaced.
+func TestReportOnlyProxy(t *testing.T) {
+	for name, startFn := range bothServers {
+		t.Run(name, func(t *testing.T) {
+			m := NewMetrics()
+			f := startFn(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}, ReportOnly: true}, Options{Metrics: m}, ServerOptions{})
+			code, body := get(t, f.url+"/", "Evil.Example.", map[string]string{"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Host": "evil.example"})
+			s := f.upstream.last()
+			if code != 200 || body != "app ok" || s.Host != "evil.example" || s.XFF != "127.0.0.1" || s.XFH != "evil.example" {
+				t.Errorf("report-only: %d %q, upstream saw %+v", code, body, s)
+			}
+			if got := scrape(t, m); !strings.Contains(got, `hostguard_requests_rejected_total{enforced="false",reason="host not in allow list"} 1`) {
+				t.Errorf("metrics:\n%s", grepMetrics(got, "rejected"))
+			}
+		})
+	}
+}

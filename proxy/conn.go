@@ -158,16 +158,15 @@ func (c *clientConn) serveRequest(n int) bool {
 			}
 		}
 	}
-	if _, reason, _ := p.guard.Inspect(&req); reason != hostguard.ReasonNone {
-		if p.metrics != nil {
-			p.metrics.rejected.WithLabelValues(reason.String()).Inc()
-		}
+	v := p.guard.CheckRequest(&req)
+	p.count(v)
+	if !v.Serve() {
 		c.writeSimple(hostguard.RejectStatus, hostguard.RejectBody, false)
 		c.linger = h.hasBody()
 		return false
 	}
-	in := inbound{client: c.clientIP, host: host, checked: true, trusted: c.trusted}
-	if p.guard.IsExempt(path) {
+	in := inbound{client: c.clientIP, host: host, checked: true, reported: v.Rejected(), trusted: c.trusted}
+	if v.Exempt {
 		in.checked = p.guard.Allow(host)
 	}
 	if c.trusted {
@@ -189,9 +188,6 @@ func (c *clientConn) serveRequest(n int) bool {
 		// An exempt path let a Host through unchecked and the list names
 		// no host to send in its place.
 		return c.fail(errNoCanonical)
-	}
-	if p.metrics != nil {
-		p.metrics.accepted.Inc()
 	}
 	if p.up == nil {
 		return c.echo(h, &fw)

@@ -7,8 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/hostguard/hostguard"
 )
 
 // Metrics are the proxy's Prometheus metrics, in a registry of their own.
@@ -27,7 +25,7 @@ type Metrics struct {
 // NewMetrics creates the metrics, with Go runtime and process collectors:
 //
 //	hostguard_requests_accepted_total
-//	hostguard_requests_rejected_total{reason}
+//	hostguard_requests_rejected_total{reason,enforced} enforced="false" in report-only mode
 //	hostguard_upstream_errors_total{kind}       unreachable, timeout, canceled
 //	hostguard_upstream_duration_seconds         until the response headers
 //	hostguard_self_addresses                    addresses @self stands for
@@ -42,8 +40,8 @@ func NewMetrics() *Metrics {
 			Name: "hostguard_requests_accepted_total", Help: "Requests whose Host passed the allow list.",
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hostguard_requests_rejected_total", Help: "Requests rejected, by reason.",
-		}, []string{"reason"}),
+			Name: "hostguard_requests_rejected_total", Help: "Requests the list rejects, by reason; enforced=\"false\" in report-only mode, where they are served.",
+		}, []string{"reason", "enforced"}),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hostguard_upstream_errors_total", Help: "Requests the upstream did not answer, by kind.",
 		}, []string{"kind"}),
@@ -75,28 +73,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// RejectHandler counts a rejection by reason, then writes the default
-// rejection. Use it as the Guard's Options.RejectHandler.
-func (m *Metrics) RejectHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reason := "unknown"
-		if rj, ok := hostguard.RejectionFromContext(r.Context()); ok {
-			reason = rj.Reason.String()
-		}
-		m.rejected.WithLabelValues(reason).Inc()
-		hostguard.Reject(w, r)
-	})
-}
-
 // SetSelf records how many addresses @self stands for.
 func (m *Metrics) SetSelf(n int) { m.selfAddrs.Set(float64(n)) }
-
-func (m *Metrics) countAccepted(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.accepted.Inc()
-		next.ServeHTTP(w, r)
-	})
-}
 
 type timedTransport struct {
 	base http.RoundTripper

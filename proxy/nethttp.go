@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/hostguard/hostguard"
 )
 
 // ServeHandler serves h, any http.Handler, on l with net/http's server
@@ -213,6 +215,35 @@ func (w *tunnelWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (w *tunnelWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// checkHost is the Guard's check for the net/http form, with the same
+// counting as Serve's: it answers a rejection, passes the rest (and, in
+// report-only mode, the rejected ones too) to next.
+func (p *Proxy) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := p.guard.CheckRequest(&hostguard.Request{
+			Host: r.Host, Path: r.URL.Path, RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent(),
+			ForwardedHost: r.Header["X-Forwarded-Host"], Forwarded: r.Header["Forwarded"],
+		})
+		if v.DropForwarded {
+			delete(r.Header, "X-Forwarded-Host")
+			delete(r.Header, "Forwarded")
+		}
+		p.count(v)
+		if !v.Serve() {
+			hostguard.Reject(w, r)
+			return
+		}
+		if v.Rejected() {
+			r = r.WithContext(context.WithValue(r.Context(), reportedKey{}, true))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// reportedKey marks a request that the list rejects and the Guard only
+// reports.
+type reportedKey struct{}
+
 // prepare runs after the Guard accepted the request. For the echo backend it
 // applies to the inbound request what rewrite applies to the outbound one,
 // so the echo shows what an upstream would see.
@@ -282,7 +313,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) bool {
 
 // inboundOf is what decide needs of a net/http request.
 func (p *Proxy) inboundOf(r *http.Request) inbound {
-	in := inbound{client: r.RemoteAddr, tls: r.TLS != nil, host: r.Host, checked: true}
+	reported, _ := r.Context().Value(reportedKey{}).(bool)
+	in := inbound{client: r.RemoteAddr, tls: r.TLS != nil, host: r.Host, checked: true, reported: reported}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		in.client = ip
 	}

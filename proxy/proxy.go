@@ -178,11 +178,24 @@ func New(o Options) (*Proxy, error) {
 		}
 		next = p.rp
 	}
-	if p.metrics != nil {
-		next = p.metrics.countAccepted(next)
-	}
-	p.handler = p.checkForm(o.Guard.Handler(p.prepare(next)))
+	p.handler = p.checkForm(p.checkHost(p.prepare(next)))
 	return p, nil
+}
+
+// count counts a request's verdict in the metrics.
+func (p *Proxy) count(v hostguard.Verdict) {
+	if p.metrics == nil {
+		return
+	}
+	if v.Rejected() {
+		enforced := "true"
+		if !v.Enforced {
+			enforced = "false"
+		}
+		p.metrics.rejected.WithLabelValues(v.Reason.String(), enforced).Inc()
+		return
+	}
+	p.metrics.accepted.Inc()
 }
 
 // Canonical returns the host sent to the upstream in place of IP literals.
@@ -195,7 +208,10 @@ type inbound struct {
 	tls     bool   // the request came over TLS
 	host    string // the host the client sent (Host, or the absolute-form authority)
 	checked bool   // false: an exempt path let host through without the list
-	trusted bool   // the peer is a trusted proxy
+	// reported says that the list rejects host and the Guard only reports
+	// it (report-only): it goes on as the client sent it.
+	reported bool
+	trusted  bool // the peer is a trusted proxy
 	// From a trusted peer: its X-Forwarded-For, -Proto and -Host.
 	priorXFF, priorXFP, priorXFH string
 }
@@ -216,24 +232,32 @@ type forwarding struct {
 // checked their hosts); from anyone else they are replaced. The host goes
 // on normalised; an IP literal, an empty host or one that an exempt path
 // let through unchecked becomes the canonical host, the checked original
-// going to X-Forwarded-Host. ok is false when no host can be sent: an
-// unchecked one and no canonical host.
+// going to X-Forwarded-Host. A host the list rejects but the Guard only
+// reports goes on as the client sent it (normalised when well formed). ok
+// is false when no host can be sent: an unchecked one and no canonical
+// host.
 func (p *Proxy) decide(in inbound) (f forwarding, ok bool) {
 	f.xff, f.xfp = in.client, "http"
 	if in.tls {
 		f.xfp = "https"
 	}
-	if in.checked && in.host != "" {
+	switch {
+	case in.host != "" && (in.checked || in.reported):
 		f.host = p.normalize(in.host)
+		if f.host == "" {
+			f.host = in.host // malformed, and served only because nothing is enforced
+		}
 		f.xfh = f.host
 		if c := f.host[0]; c == '[' || c >= '0' && c <= '9' {
 			if hostguard.IsIPLiteral(f.host) {
 				f.host = p.canonical
 			}
 		}
-	} else {
+	case in.checked:
+		f.host = p.canonical // an empty Host the list allows
+	default:
 		f.host = p.canonical
-		if !in.checked && f.host == "" {
+		if f.host == "" {
 			return f, false
 		}
 	}

@@ -31,6 +31,7 @@ func runProxy(e *env, args []string) int {
 	canonical := ef.str("canonical-host", "HOSTGUARD_CANONICAL_HOST", "", "Host sent upstream in place of an IP literal (default: the first plain name of the list)")
 	trusted := ef.list("trusted-proxy", "HOSTGUARD_TRUSTED_PROXY", "addresses or CIDR ranges of proxies in front whose X-Forwarded-* headers are kept")
 	allowEmpty := ef.boolean("allow-empty-host", "HOSTGUARD_ALLOW_EMPTY_HOST", "accept requests without a Host (HTTP/1.0, some Classic ELB checks)")
+	reportOnly := ef.boolean("report-only", "HOSTGUARD_REPORT_ONLY", "check, log and count every request as usual, but pass on the ones the list rejects (a rollout's first step)")
 	metricsAddr := ef.str("metrics", "HOSTGUARD_METRICS", "", "serve Prometheus metrics at /metrics, and the proxy's own liveness at /livez, on this separate address, such as :9090")
 	grace := ef.duration("grace", "HOSTGUARD_GRACE", proxy.DefaultGrace, "on SIGTERM, how long requests in flight may finish")
 	readHeader := ef.duration("read-header-timeout", "HOSTGUARD_READ_HEADER_TIMEOUT", proxy.DefaultReadHeaderTimeout, "limit for reading a request's headers")
@@ -78,7 +79,7 @@ func runProxy(e *env, args []string) int {
 		up = u
 	}
 	var metrics *proxy.Metrics
-	gopts := hostguard.Options{AllowedHosts: *allow, AllowEmptyHost: *allowEmpty, TrustedProxies: *trusted, Logger: log}
+	gopts := hostguard.Options{AllowedHosts: *allow, AllowEmptyHost: *allowEmpty, TrustedProxies: *trusted, Logger: log, ReportOnly: *reportOnly}
 	if *metricsAddr != "" {
 		metrics = proxy.NewMetrics() // the proxy counts rejections itself
 	}
@@ -147,6 +148,9 @@ func runProxy(e *env, args []string) int {
 		mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 		go func() { _ = proxy.ServeHandler(ctx, ml, mux, proxy.ServerOptions{Logger: log, Grace: time.Second}) }()
 		log.Info("hostguard proxy: metrics", "listen", ml.Addr().String(), "path", "/metrics")
+	}
+	if g.ReportOnly() {
+		log.Warn("hostguard proxy: REPORT-ONLY: nothing is enforced; requests the list rejects are logged, counted (enforced=\"false\") and passed on to the application")
 	}
 	log.Info("hostguard proxy: serving", "listen", l.Addr().String(), "upstream", upstreamName(up),
 		"allow", strings.Join(g.Entries(), ","), "canonical_host", p.Canonical(), "self", fmt.Sprint(g.Self()),

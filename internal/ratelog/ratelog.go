@@ -38,3 +38,7 @@ func (l *Logger) Log(level slog.Level, msg string, attrs ...slog.Attr) {
 	}
 	l.log.LogAttrs(context.Background(), level, msg, attrs...)
 }
+
+// Suppressed returns how many records were left out since the last one
+// written.
+func (l *Logger) Suppressed() uint64 { return l.suppressed.Load() }
