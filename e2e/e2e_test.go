@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -145,6 +146,15 @@ type instance struct {
 	ip   string // 127.0.0.11, 127.0.0.12
 	port int    // the app's port, the same on every instance
 	imds *aemm.Mock
+	tls  bool // the target speaks HTTPS (an HTTPS target group)
+}
+
+// url is the instance's base URL.
+func (in instance) url() string {
+	if in.tls {
+		return "https://" + in.addr()
+	}
+	return "http://" + in.addr()
 }
 
 func (in instance) addr() string { return net.JoinHostPort(in.ip, strconv.Itoa(in.port)) }
@@ -218,24 +228,27 @@ frontend fe
     default_backend app
 backend app
     balance roundrobin
-{{range .Ins}}    server {{.Name}} {{.Addr}} track chk_{{.Name}}/{{.Name}}
+{{range .Ins}}    server {{.Name}} {{.Addr}}{{if .TLS}} ssl verify none{{end}} track chk_{{.Name}}/{{.Name}}
 {{end}}
 {{range .Ins}}backend chk_{{.Name}}
     option httpchk
     http-check send meth GET uri /health/ ver HTTP/1.1 hdr Host {{.Addr}} hdr User-Agent ELB-HealthChecker/2.0 hdr Connection close
     http-check expect status 200
     default-server inter 1s fall 2 rise 2
-    server {{.Name}} {{.Addr}} check
+    server {{.Name}} {{.Addr}} check{{if .TLS}} check-ssl verify none ssl{{end}}
 {{end}}`))
 
 func startLB(t *testing.T, ins []instance) *lb {
 	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
-	type srv struct{ Name, Addr string }
+	type srv struct {
+		Name, Addr string
+		TLS        bool // HTTPS to the target, checks included, not verified (as an ALB)
+	}
 	var servers []srv
 	for _, in := range ins {
-		servers = append(servers, srv{in.name, in.addr()})
+		servers = append(servers, srv{in.name, in.addr(), in.tls})
 	}
 	cfg := filepath.Join(dir, "haproxy.cfg")
 	f, err := os.Create(cfg)
@@ -326,7 +339,8 @@ func request(t *testing.T, url, host string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Host = host
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // targets' certificates are not verified, as by load balancers
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s Host %s: %v", url, host, err)
@@ -351,10 +365,10 @@ func checkFixed(t *testing.T, l *lb, ins []instance) {
 	}
 	for i, in := range ins {
 		other := ins[(i+1)%len(ins)]
-		if code, _ := request(t, "http://"+in.addr()+"/health/", other.addr()); code != 400 {
+		if code, _ := request(t, in.url()+"/health/", other.addr()); code != 400 {
 			t.Errorf("%s accepted %s's address as Host: %d", in.name, other.name, code)
 		}
-		if code, _ := request(t, "http://"+in.addr()+"/health/", in.addr()); code != 200 {
+		if code, _ := request(t, in.url()+"/health/", in.addr()); code != 200 {
 			t.Errorf("%s rejected its own address as Host: %d", in.name, code)
 		}
 	}
@@ -452,6 +466,35 @@ func TestProxyDjango(t *testing.T) {
 	checkFixed(t, l, ins)
 }
 
+// Scenario 9: an HTTPS target group. hostguard proxy serves TLS with a
+// certificate it made for @self and the canonical host; HAProxy checks over
+// TLS without verifying it, with Host = the target's address, as an ALB
+// does: every target UP; through the load balancer a foreign Host is
+// refused; probe checks over https as the load balancer does.
+func TestProxyDjangoHTTPS(t *testing.T) {
+	requireParts(t)
+	ins := withIMDS(t, instances(t, 2), false)
+	for i, in := range ins {
+		ins[i].tls = true
+		up := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		start(t, "django-"+in.name, djangoEnv("lhy.kr"), djangoDir, gunicornArgs(up)...)
+		start(t, "proxy-"+in.name, imdsEnv(in), "", hostguardBin(), "proxy", "--listen", in.addr(), "--upstream", "http://"+up,
+			"--allow", "lhy.kr,@self", "--tls-self-signed")
+		waitListening(t, up)
+	}
+	l := startLB(t, ins)
+	l.waitStates(t, ins, "UP", "200")
+	checkFixed(t, l, ins)
+	code, out := probe(t, ins[0].url()+"/health/", "--host", "lhy.kr")
+	if code != 0 || !strings.Contains(out, "healthy: 200") {
+		t.Errorf("probe over https: exit %d\n%s", code, out)
+	}
+	code, out = probe(t, "http://"+ins[0].addr()+"/health/", "--host", "lhy.kr")
+	if code != 1 || !strings.Contains(out, "speaks TLS") {
+		t.Errorf("probe over plain http to the TLS target: exit %d\n%s", code, out)
+	}
+}
+
 // Scenario 4 and 5: the Go example app with the middleware and @self.
 func TestGoApp(t *testing.T) {
 	requireParts(t)
@@ -509,8 +552,8 @@ func TestMetadataUnavailable(t *testing.T) {
 	requireParts(t)
 	for name, endpoint := range map[string]string{"down": closedEndpoint(t), "hanging": hangingServer(t)} {
 		t.Run(name, func(t *testing.T) {
-			env := []string{"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + endpoint, "HOSTGUARD_PLATFORM=ec2", "HOSTGUARD_TIMEOUT=1s"}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a liveness bound, not a timing assertion
+			env := []string{"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + endpoint, "HOSTGUARD_PLATFORM=ec2"} // the default deadline
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)                   // a liveness bound, not a timing assertion
 			defer cancel()
 			cmd := exec.CommandContext(ctx, hostguardBin(), "exec", "--allow", "lhy.kr,@self", "--env", "DJANGO_ALLOWED_HOSTS", "--", "sh", "-c", "echo APP STARTED")
 			cmd.Env = append(os.Environ(), env...)

@@ -5,6 +5,7 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -175,7 +176,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	target.Host = net.JoinHostPort(ip.String(), port)
 
 	res := &Result{}
-	res.Check = send(ctx, o.Timeout, &target, prof.host(ip, port), prof.userAgent)
+	res.Check = send(ctx, o.Timeout, &target, prof.host(ip, port), prof.userAgent, nil)
 	res.Healthy = res.Check.Err == nil && codes.Match(res.Check.Status)
 	if res.Healthy {
 		return res, nil
@@ -185,14 +186,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		compareHost = name
 	}
 	if compareHost != "" && res.Check.Err == nil && (res.Check.Status == 400 || res.Check.Status == 403 || res.Check.Status == 421) {
-		c := send(ctx, o.Timeout, &target, compareHost, prof.userAgent)
+		c := send(ctx, o.Timeout, &target, compareHost, prof.userAgent, nil)
 		res.Comparison = &c
 	}
 	res.Cause, res.Fix = diagnose(res, codes, compareHost)
 	return res, nil
 }
 
-func send(ctx context.Context, timeout time.Duration, u *url.URL, host, ua string) Exchange {
+// send sends one check. tlsConf (nil: the default) is the client's TLS
+// configuration; it never verifies the target, as load balancers do not.
+func send(ctx context.Context, timeout time.Duration, u *url.URL, host, ua string, tlsConf *tls.Config) Exchange {
 	ex := Exchange{Method: "GET", URL: u.String(), Host: host, UserAgent: ua}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -203,13 +206,19 @@ func send(ctx context.Context, timeout time.Duration, u *url.URL, host, ua strin
 	}
 	req.Host = host
 	req.Close = true // Connection: close, as load balancers send
+	if tlsConf == nil {
+		tlsConf = &tls.Config{}
+	}
+	tlsConf = tlsConf.Clone()
+	tlsConf.InsecureSkipVerify = true // load balancers do not verify their targets
 	if ua != "" {
 		req.Header.Set("User-Agent", ua)
 	} else {
 		req.Header["User-Agent"] = nil // no User-Agent at all
 	}
 	client := &http.Client{
-		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true},
+		// Load balancers do not verify their targets' certificates.
+		Transport:     &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: tlsConf},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, // checkers never follow
 	}
 	start := time.Now()
@@ -230,7 +239,15 @@ func diagnose(res *Result, codes Codes, compareHost string) (cause, fix string) 
 	c := res.Check
 	if c.Err != nil {
 		var ne net.Error
+		var re tls.RecordHeaderError
+		var ae tls.AlertError
 		switch {
+		case errors.As(c.Err, &re), strings.Contains(c.Err.Error(), "server gave HTTP response to HTTPS client"):
+			return "the target speaks plain HTTP on " + hostOfURL(c.URL) + ", not TLS",
+				"check over http://, or serve HTTPS there (hostguard proxy --tls-cert FILE --tls-key FILE, or --tls-self-signed): an HTTPS target group needs a TLS listener"
+		case errors.As(c.Err, &ae), strings.Contains(c.Err.Error(), "tls:"):
+			return "the TLS handshake with " + hostOfURL(c.URL) + " failed: " + c.Err.Error(),
+				"the target and the load balancer share no protocol version or cipher (hostguard serves TLS 1.2 and 1.3; the load balancer's security policy must allow one of them); the certificate is not the cause: load balancers do not verify their targets"
 		case errors.Is(c.Err, syscall.ECONNREFUSED):
 			return "connection refused: nothing listens on " + hostOfURL(c.URL),
 				"start the app, and make it listen on all interfaces (0.0.0.0 or the instance address), not only 127.0.0.1, on the port the target group uses"
@@ -243,6 +260,9 @@ func diagnose(res *Result, codes Codes, compareHost string) (cause, fix string) 
 	body := strings.ToLower(c.Body)
 	app := rejecter(body)
 	switch {
+	case c.Status == 400 && strings.Contains(body, "http request to an https server"):
+		return "the target speaks TLS on " + hostOfURL(c.URL) + " and got plain HTTP",
+			"check over https:// (an HTTPS target group), or serve plain HTTP there"
 	case c.Status == 400 || c.Status == 403 || c.Status == 421:
 		if cmp := res.Comparison; cmp != nil && cmp.Err == nil && codes.Match(cmp.Status) {
 			return fmt.Sprintf("allow-list problem: %s answered %d to the load balancer's Host %q but %d to Host %q; the app's Host allow list does not hold the address the load balancer uses", app, c.Status, c.Host, cmp.Status, cmp.Host),

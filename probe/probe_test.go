@@ -2,10 +2,12 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -148,4 +150,50 @@ func TestParse(t *testing.T) {
 	if _, err := Run(context.Background(), Options{URL: "10.0.0.1/health"}); err == nil {
 		t.Error("URL without scheme accepted")
 	}
+}
+
+// TestHTTPS: an HTTPS target is checked without verifying its certificate,
+// as load balancers do; plain HTTP on the TLS port and TLS on a plain port
+// are each explained.
+func TestHTTPS(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(app("lhy.kr", "127.0.0.1")) // a certificate nobody trusts
+	t.Cleanup(tlsSrv.Close)
+	plainURL, _ := serve(t, app("lhy.kr", "127.0.0.1"))
+	for _, tt := range []struct {
+		name, url string
+		healthy   bool
+		cause     string
+	}{
+		{"https, untrusted certificate", tlsSrv.URL + "/health/", true, ""},
+		{"https to a plain port", strings.Replace(plainURL, "http://", "https://", 1) + "/health/", false, "speaks plain HTTP"},
+		{"http to a TLS port", strings.Replace(tlsSrv.URL, "https://", "http://", 1) + "/health/", false, "speaks TLS"},
+	} {
+		res, err := Run(context.Background(), Options{URL: tt.url, Host: "lhy.kr"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Healthy != tt.healthy || !strings.Contains(res.Cause, tt.cause) {
+			t.Errorf("%s: healthy %v, cause %q", tt.name, res.Healthy, res.Cause)
+		}
+	}
+
+	// A handshake the target refuses: it serves TLS 1.3 only, the checker
+	// speaks at most 1.2 (as an old load balancer policy).
+	strict := httptest.NewUnstartedServer(app("127.0.0.1"))
+	strict.TLS = &tls.Config{MinVersion: tls.VersionTLS13}
+	strict.StartTLS()
+	t.Cleanup(strict.Close)
+	ex := send(context.Background(), 5*time.Second, mustURL(t, strict.URL+"/health/"), "127.0.0.1", "x", &tls.Config{MaxVersion: tls.VersionTLS12})
+	res := &Result{Check: ex}
+	if cause, _ := diagnose(res, Codes{{200, 200}}, ""); !strings.Contains(cause, "TLS handshake") {
+		t.Errorf("a refused handshake: %q (%v)", cause, ex.Err)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

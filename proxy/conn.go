@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -39,7 +40,8 @@ type clientConn struct {
 	resp     responseHead
 	remote   string // "ip:port"
 	clientIP string
-	trusted  bool // the peer is a trusted proxy
+	trusted  bool      // the peer is a trusted proxy
+	tls      *tls.Conn // over raw, when the listener serves HTTPS
 	state    atomic.Int32
 	reqInfo  []byte // method and path of the request, for the upstream error log
 	linger   bool   // drain what the client still sends before closing
@@ -52,7 +54,12 @@ type clientConn struct {
 
 func (s *server) newConn(raw net.Conn) *clientConn {
 	c := &clientConn{srv: s, p: s.p, raw: raw, remote: raw.RemoteAddr().String()}
-	c.conn = &deadlineConn{Conn: raw, write: slidingDeadline{timeout: s.o.WriteTimeout}}
+	var conn net.Conn = raw
+	if s.o.TLSConfig != nil {
+		c.tls = tls.Server(raw, s.o.TLSConfig)
+		conn = c.tls
+	}
+	c.conn = &deadlineConn{Conn: conn, write: slidingDeadline{timeout: s.o.WriteTimeout}}
 	c.in = newReader(c.conn, s.o.MaxHeaderBytes)
 	c.clientIP = c.remote
 	if host, _, err := net.SplitHostPort(c.remote); err == nil {
@@ -65,8 +72,43 @@ func (s *server) newConn(raw net.Conn) *clientConn {
 // serve serves the connection's requests until it ends.
 func (c *clientConn) serve() {
 	defer c.close()
+	if c.tls != nil && !c.handshake() {
+		return
+	}
 	for c.next() {
 	}
+}
+
+// handshake runs the TLS handshake within the header timeout. A client
+// that speaks plain HTTP to the TLS port gets a plain 400 that says so, as
+// from net/http.
+func (c *clientConn) handshake() bool {
+	_ = c.raw.SetDeadline(time.Now().Add(c.srv.o.ReadHeaderTimeout))
+	err := c.tls.Handshake()
+	_ = c.raw.SetDeadline(time.Time{})
+	if err == nil {
+		return true
+	}
+	var re tls.RecordHeaderError
+	if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader[:]) {
+		c.srv.clientError(errPlainHTTP, c.remote)
+		_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"+
+			"Client sent an HTTP request to an HTTPS server.\n")
+		return false
+	}
+	c.srv.clientError(errHandshake, c.remote)
+	return false
+}
+
+// looksLikeHTTP reports whether the first bytes of a connection are an
+// HTTP method.
+func looksLikeHTTP(b []byte) bool {
+	for _, m := range []string{"GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "PATCH"} {
+		if string(b) == m[:len(b)] {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *clientConn) close() {
@@ -165,7 +207,7 @@ func (c *clientConn) serveRequest(n int) bool {
 		c.linger = h.hasBody()
 		return false
 	}
-	in := inbound{client: c.clientIP, host: host, checked: true, reported: v.Rejected(), trusted: c.trusted}
+	in := inbound{client: c.clientIP, tls: c.tls != nil, host: host, checked: true, reported: v.Rejected(), trusted: c.trusted}
 	if v.Exempt {
 		in.checked = p.guard.Allow(host)
 	}

@@ -30,7 +30,7 @@ type Metrics struct {
 //	hostguard_upstream_duration_seconds         until the response headers
 //	hostguard_self_addresses                    addresses @self stands for
 //	hostguard_client_errors_total{kind}         requests refused for their form: malformed,
-//	                                            unsupported, too_large, timeout
+//	                                            unsupported, too_large, timeout, tls
 //	hostguard_tunnels_total                     WebSocket tunnels opened
 //	hostguard_tunnels_open                      WebSocket tunnels open now
 func NewMetrics() *Metrics {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +35,11 @@ func ServeHandler(ctx context.Context, l net.Listener, h http.Handler, o ServerO
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
 	p, _ := h.(*Proxy)
-	return serveUntilDone(ctx, l, o, srv.Serve, func(ctx context.Context) error {
+	serve := srv.Serve
+	if o.TLSConfig != nil {
+		serve = func(l net.Listener) error { return srv.Serve(tls.NewListener(l, o.TLSConfig)) }
+	}
+	return serveUntilDone(ctx, l, o, serve, func(ctx context.Context) error {
 		err := srv.Shutdown(ctx)
 		if err != nil {
 			_ = srv.Close()

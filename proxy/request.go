@@ -406,6 +406,7 @@ const (
 	kindUnsupported = "unsupported" // a valid request the proxy does not serve
 	kindTooLarge    = "too_large"   // a head over the limit
 	kindTimeout     = "timeout"     // a head or body that stopped arriving
+	kindTLS         = "tls"         // a failed TLS handshake, or plain HTTP to the HTTPS port
 )
 
 func badRequest(text string) *clientError {
@@ -438,6 +439,8 @@ var (
 	errTooManyFields      = &clientError{http.StatusRequestHeaderFieldsTooLarge, kindTooLarge, "more than 256 header fields"}
 	errHeadTooLarge       = &clientError{http.StatusRequestHeaderFieldsTooLarge, kindTooLarge, "request header larger than the limit"}
 	errHeadTimeout        = &clientError{http.StatusRequestTimeout, kindTimeout, "the request header stopped arriving"}
+	errPlainHTTP          = &clientError{http.StatusBadRequest, kindTLS, "plain HTTP to the HTTPS port"}
+	errHandshake          = &clientError{0, kindTLS, "the TLS handshake failed"}
 	errBodyTimeout        = &clientError{http.StatusRequestTimeout, kindTimeout, "the request body stopped arriving"}
 
 	// Errors in a chunked request body.

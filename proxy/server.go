@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,11 @@ type ServerOptions struct {
 	MaxHeaderBytes int
 	// Grace is how long a shutdown waits for requests in flight.
 	Grace time.Duration
+	// TLSConfig, when set, serves HTTPS with it (see [Certificate]): the
+	// handshake must finish within ReadHeaderTimeout, and a client that
+	// speaks plain HTTP to it gets a 400 that says so. Requests over TLS
+	// reach the upstream with X-Forwarded-Proto: https.
+	TLSConfig *tls.Config
 	// Logger receives the server's own errors. Nil: slog.Default().
 	Logger *slog.Logger
 }

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -46,6 +48,9 @@ func runProxy(e *env, args []string) int {
 	allowMissing := ef.boolean("allow-missing", "HOSTGUARD_ALLOW_MISSING", "start with the listed names only when discovery of @self fails, and keep retrying")
 	refresh := ef.duration("refresh", "HOSTGUARD_REFRESH", 0, "rediscover @self this often (0: only at start and on SIGHUP)")
 	logFormat := ef.str("log-format", "HOSTGUARD_LOG_FORMAT", "text", "text or json")
+	tlsCert := ef.str("tls-cert", "HOSTGUARD_TLS_CERT", "", "serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP")
+	tlsKey := ef.str("tls-key", "HOSTGUARD_TLS_KEY", "", "the PEM private key of --tls-cert")
+	tlsSelf := ef.boolean("tls-self-signed", "HOSTGUARD_TLS_SELF_SIGNED", "serve HTTPS with a certificate made at start for the canonical host and @self, for load balancers that do not verify their targets (ALB, NLB)")
 	check := fs.Bool("check", false, "validate the flags and the list and exit without discovering or serving")
 	df := addDiscoveryFlags(ef)
 	if code, ok := ef.parse(args); !ok {
@@ -69,6 +74,20 @@ func runProxy(e *env, args []string) int {
 		log = slog.New(slog.NewJSONHandler(e.stderr, nil))
 	default:
 		return fail(exitUsage, "--log-format %q: use text or json", *logFormat)
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return fail(exitUsage, "--tls-cert and --tls-key go together: give both, or --tls-self-signed")
+	}
+	if *tlsSelf && *tlsCert != "" {
+		return fail(exitUsage, "--tls-self-signed and --tls-cert exclude each other: pick one")
+	}
+	var cert *proxy.Certificate
+	if *tlsCert != "" {
+		c, err := proxy.LoadCertificate(*tlsCert, *tlsKey)
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		cert = c
 	}
 	var up *url.URL
 	if *upstream != "" {
@@ -99,8 +118,12 @@ func runProxy(e *env, args []string) int {
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
+	scheme := "http"
+	if cert != nil || *tlsSelf {
+		scheme = "https"
+	}
 	if *check {
-		fmt.Fprintf(e.stdout, "ok: would serve %s for %s, allow %s, canonical host %q\n", *listen, upstreamName(up), strings.Join(*allow, ","), p.Canonical())
+		fmt.Fprintf(e.stdout, "ok: would serve %s on %s for %s, allow %s, canonical host %q\n", scheme, *listen, upstreamName(up), strings.Join(*allow, ","), p.Canonical())
 		return exitOK
 	}
 
@@ -128,8 +151,38 @@ func runProxy(e *env, args []string) int {
 		if metrics != nil {
 			metrics.SetSelf(len(g.Self()))
 		}
-		go keepSelf(ctx, g, dopts, retry, log, metrics)
 	}
+	// The self-signed certificate names what the load balancer may
+	// address: the canonical host, @self and loopback.
+	selfSign := func() {
+		addrs := append(g.Self(), netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback())
+		var names []string
+		if p.Canonical() != "" {
+			names = append(names, strings.SplitN(p.Canonical(), ":", 2)[0])
+		}
+		if err := cert.SelfSigned(names, addrs); err != nil {
+			log.Error("hostguard proxy: making a self-signed certificate failed", "error", err.Error())
+		}
+	}
+	if *tlsSelf {
+		cert = &proxy.Certificate{}
+		selfSign()
+	}
+	// SIGHUP rediscovers @self and reloads the certificate (files), or
+	// makes a new one for the new addresses (self-signed).
+	onHUP := func() {
+		switch {
+		case *tlsSelf:
+			selfSign()
+		case cert != nil:
+			if err := cert.Load(*tlsCert, *tlsKey); err != nil {
+				log.Warn("hostguard proxy: reloading the TLS certificate failed; keeping the previous one", "error", err.Error())
+			} else {
+				log.Info("hostguard proxy: TLS certificate reloaded", "cert", *tlsCert)
+			}
+		}
+	}
+	go keepSelf(ctx, g, dopts, retry, log, metrics, onHUP)
 
 	l, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -152,12 +205,16 @@ func runProxy(e *env, args []string) int {
 	if g.ReportOnly() {
 		log.Warn("hostguard proxy: REPORT-ONLY: nothing is enforced; requests the list rejects are logged, counted (enforced=\"false\") and passed on to the application")
 	}
-	log.Info("hostguard proxy: serving", "listen", l.Addr().String(), "upstream", upstreamName(up),
+	var tlsConfig *tls.Config
+	if cert != nil {
+		tlsConfig = cert.TLSConfig()
+	}
+	log.Info("hostguard proxy: serving", "listen", l.Addr().String(), "scheme", scheme, "upstream", upstreamName(up),
 		"allow", strings.Join(g.Entries(), ","), "canonical_host", p.Canonical(), "self", fmt.Sprint(g.Self()),
 		"trusted_proxies", strings.Join(*trusted, ","))
 	err = p.Serve(ctx, l, proxy.ServerOptions{
 		ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write, BodyTimeout: *body,
-		MaxHeaderBytes: *maxHeader, Grace: *grace, Logger: log,
+		MaxHeaderBytes: *maxHeader, Grace: *grace, Logger: log, TLSConfig: tlsConfig,
 	})
 	if err != nil {
 		log.Error("hostguard proxy: stopped", "error", err.Error())
@@ -180,9 +237,10 @@ func logSelf(log *slog.Logger, res *discover.Result) {
 	}
 }
 
-// keepSelf refreshes @self periodically through discover.Watch (when
-// every > 0) and on SIGHUP. A failed refresh keeps the previous addresses.
-func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every time.Duration, log *slog.Logger, m *proxy.Metrics) {
+// keepSelf refreshes @self periodically through discover.Watch (when the
+// list holds @self and every > 0) and on SIGHUP, and then calls onHUP. A
+// failed refresh keeps the previous addresses.
+func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every time.Duration, log *slog.Logger, m *proxy.Metrics, onHUP func()) {
 	report := func(res *discover.Result, err error) {
 		if err != nil {
 			log.Warn("hostguard proxy: refreshing @self failed; keeping the previous addresses", "error", flagWords(err))
@@ -193,7 +251,7 @@ func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every
 			m.SetSelf(len(g.Self()))
 		}
 	}
-	if every > 0 {
+	if g.HasSelf() && every > 0 {
 		go discover.Watch(ctx, g, o, every, report)
 	}
 	hup := make(chan os.Signal, 1)
@@ -204,7 +262,10 @@ func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every
 		case <-ctx.Done():
 			return
 		case <-hup:
-			report(discover.Fill(ctx, g, o))
+			if g.HasSelf() {
+				report(discover.Fill(ctx, g, o))
+			}
+			onHUP()
 		}
 	}
 }

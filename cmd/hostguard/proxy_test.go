@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"bytes"
 	"fmt"
 	"io"
@@ -26,7 +27,7 @@ func TestProxyCheck(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	e := testEnv("", &out, &errb, map[string]string{"HOSTGUARD_ALLOW": "lhy.kr", "HOSTGUARD_UPSTREAM": "http://app:8000", "HOSTGUARD_LISTEN": ":9000"})
-	if code := run(e, []string{"proxy", "--check"}); code != exitOK || !strings.Contains(out.String(), "serve :9000 for http://app:8000") {
+	if code := run(e, []string{"proxy", "--check"}); code != exitOK || !strings.Contains(out.String(), "serve http on :9000 for http://app:8000") {
 		t.Errorf("from env: %d %q %q", code, out.String(), errb.String())
 	}
 }
@@ -46,6 +47,9 @@ func TestProxyUsage(t *testing.T) {
 		{[]string{"proxy", "--allow", "lhy.kr"}, map[string]string{"HOSTGUARD_GRACE": "forever"}, "HOSTGUARD_GRACE"},
 		{[]string{"proxy", "--allow", "lhy.kr"}, map[string]string{"HOSTGUARD_ALLOW_MISSING": "maybe"}, "HOSTGUARD_ALLOW_MISSING"},
 		{[]string{"proxy", "--allow", "lhy.kr", "--platform", "mars"}, nil, `"mars"`},
+		{[]string{"proxy", "--allow", "lhy.kr", "--tls-cert", "c.pem"}, nil, "--tls-key go together"},
+		{[]string{"proxy", "--allow", "lhy.kr", "--tls-cert", "missing.pem", "--tls-key", "k.pem"}, nil, "missing.pem"},
+		{[]string{"proxy", "--allow", "lhy.kr", "--tls-self-signed", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, nil, "exclude each other"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(testEnv("", &out, &errb, tt.env), tt.args); code != exitUsage || !strings.Contains(errb.String(), tt.want) {
@@ -160,5 +164,38 @@ func TestProxyProcessDrainsOnSIGTERM(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
+	}
+}
+
+// TestProxyProcessTLS runs the command with a self-signed certificate for
+// @self and the canonical host, as an HTTPS target group would check it.
+func TestProxyProcessTLS(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "app saw %s %s", r.Host, r.Header.Get("X-Forwarded-Proto"))
+	}))
+	defer up.Close()
+	addr := freeAddr(t)
+	startProcess(t, addr, "proxy", "--listen", addr, "--upstream", up.URL, "--allow", "lhy.kr,@self",
+		"--platform", "none", "--self", "127.0.0.1", "--tls-self-signed")
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := conn.ConnectionState().PeerCertificates[0]
+	conn.Close()
+	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "lhy.kr" || len(leaf.IPAddresses) == 0 || !leaf.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")) {
+		t.Errorf("self-signed certificate for %v %v", leaf.DNSNames, leaf.IPAddresses)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	req, _ := http.NewRequest("GET", "https://"+addr+"/health/", nil)
+	req.Host = addr // as the load balancer: the target's address
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "app saw lhy.kr https" {
+		t.Errorf("%d %q", resp.StatusCode, b)
 	}
 }
