@@ -2,32 +2,50 @@ package main
 
 import (
 	"bufio"
+	"cmp"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/hostguard/hostguard"
+	"github.com/hostguard/hostguard/internal/hostlog"
 )
 
+const matchArgs = "--allow LIST [--format hosts|alb|django] [--summary] [--explain] [--self ADDR] [FILE...]"
+
+// runMatch checks the Host values of a file (or standard input) against an
+// allow list: one per line, or out of the logs people already have.
 func runMatch(e *env, args []string) int {
-	fs := newFlagSet(e, "match", "--allow LIST [--allow LIST ...] < hosts.txt")
+	fs := newFlagSet(e, "match", matchArgs)
 	var allow listFlag
 	fs.Var(&allow, "allow", "allow-list entries, comma separated; repeatable (required)")
 	allowEmpty := fs.Bool("allow-empty", false, "accept an empty Host (an empty input line)")
 	explain := fs.Bool("explain", false, "add a third column: the entry that accepted the host")
+	format := fs.String("format", "hosts", "input: hosts (one Host per line), alb (AWS ALB access logs, plain or .gz), django (Django's Invalid HTTP_HOST header lines)")
+	summary := fs.Bool("summary", false, "print a table of the distinct rejected hosts (count, reason, the entry that would admit it) and totals, instead of a line per Host")
 	var self listFlag
 	fs.Var(&self, "self", "addresses @self stands for, comma separated; repeatable (match never runs discovery)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "hostguard match: unexpected argument %q; Host values are read from standard input, one per line\n", fs.Arg(0))
-		return exitUsage
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(e.stderr, "hostguard match: "+format+"\n", a...)
+		return code
+	}
+	f, err := hostlog.ParseFormat(*format)
+	if err != nil {
+		return fail(exitUsage, "--format: %v", err)
 	}
 	if len(allow) == 0 {
-		fmt.Fprintln(e.stderr, "hostguard match: no allow list; pass --allow, for example --allow example.com,.example.org")
-		return exitUsage
+		return fail(exitUsage, "no allow list; pass --allow, for example --allow example.com,.example.org")
 	}
 	g, err := hostguard.New(hostguard.Options{
 		AllowedHosts:   allow,
@@ -35,42 +53,208 @@ func runMatch(e *env, args []string) int {
 		Logger:         slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
-		fmt.Fprintf(e.stderr, "hostguard match: %v\n", err)
-		return exitUsage
+		return fail(exitUsage, "%v", err)
 	}
 	var addrs []netip.Addr
 	for _, s := range self {
 		a, err := netip.ParseAddr(strings.Trim(s, "[]"))
 		if err != nil {
-			fmt.Fprintf(e.stderr, "hostguard match: --self %q is not an IP address\n", s)
-			return exitUsage
+			return fail(exitUsage, "--self %q is not an IP address", s)
 		}
 		addrs = append(addrs, a)
 	}
 	g.SetSelf(addrs)
-	out := bufio.NewWriter(e.stdout)
+
+	out := bufio.NewWriterSize(e.stdout, 64<<10)
 	defer out.Flush()
-	in := bufio.NewScanner(e.stdin)
-	in.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	code := exitOK
-	for in.Scan() {
-		// Only the line ending and surrounding blanks are dropped; anything
-		// else in the line is part of the value that is checked.
-		d := g.Check(strings.Trim(in.Text(), " \t\r"))
-		switch {
-		case !d.Allowed():
-			code = exitFail
-			fmt.Fprintf(out, "reject\t%s\n", d.Reason)
-		case *explain:
-			fmt.Fprintf(out, "accept\t%s\t%s\n", d.Host, d.Entry)
-		default:
-			fmt.Fprintf(out, "accept\t%s\n", d.Host)
+	m := &matcher{g: g, out: out, format: f, explain: *explain, summary: *summary,
+		rejected: map[string]*rejectedHost{}, normal: map[string]string{}}
+	inputs := fs.Args()
+	if len(inputs) == 0 {
+		inputs = []string{"-"}
+	}
+	for _, name := range inputs {
+		var r io.Reader = e.stdin
+		if name != "-" {
+			file, err := os.Open(name)
+			if err != nil {
+				out.Flush()
+				return fail(exitUsage, "cannot read %q: %v; name a readable log file, or - (or nothing) for standard input",
+					name, errors.Unwrap(err))
+			}
+			defer file.Close()
+			r = file
+		}
+		c, err := hostlog.Read(r, f, m.check)
+		m.counts.Lines += c.Lines
+		m.counts.Records += c.Records
+		m.counts.Skipped += c.Skipped
+		if err != nil {
+			out.Flush()
+			return fail(exitUsage, "reading %s: %v", inputName(name), err)
 		}
 	}
-	if err := in.Err(); err != nil {
-		out.Flush()
-		fmt.Fprintf(e.stderr, "hostguard match: reading standard input: %v\n", err)
-		return exitUsage
+	if *summary {
+		m.writeSummary()
 	}
-	return code
+	if m.rejectedTotal > 0 {
+		return exitFail
+	}
+	return exitOK
+}
+
+func inputName(name string) string {
+	if name == "-" {
+		return "standard input"
+	}
+	return name
+}
+
+// matcher checks the hosts of one run and keeps what the summary needs.
+type matcher struct {
+	g                *hostguard.Guard
+	out              *bufio.Writer
+	format           hostlog.Format
+	explain, summary bool
+
+	counts        hostlog.Counts
+	accepted      int
+	rejectedTotal int
+	rejected      map[string]*rejectedHost // by the host as sent
+	normal        map[string]string        // normalised form of accepted hosts, cached
+	unlisted      int                      // rejections of hosts beyond maxCache distinct ones
+}
+
+// rejectedHost is one distinct host the list rejects.
+type rejectedHost struct {
+	host  string
+	count int
+	d     hostguard.Decision
+}
+
+// maxCache bounds the distinct hosts remembered: a log of scanners holds
+// many.
+const maxCache = 100_000
+
+func (m *matcher) check(h []byte, _ int) error {
+	if m.g.Allow(string(h)) { // no allocation: the compiler does not copy for the call
+		m.accepted++
+		if m.summary {
+			return nil
+		}
+		host, ok := m.normal[string(h)]
+		if !ok || m.explain {
+			d := m.g.Check(string(h))
+			host = d.Host
+			if m.explain {
+				m.out.WriteString("accept\t" + host + "\t" + d.Entry + "\n")
+				return nil
+			}
+			if len(m.normal) < maxCache {
+				m.normal[string(h)] = host
+			}
+		}
+		m.out.WriteString("accept\t")
+		m.out.WriteString(host)
+		m.out.WriteByte('\n')
+		return nil
+	}
+	m.rejectedTotal++
+	r, ok := m.rejected[string(h)]
+	if !ok {
+		r = &rejectedHost{host: string(h), d: m.g.Check(string(h))}
+		if len(m.rejected) < maxCache {
+			m.rejected[r.host] = r
+		} else {
+			m.unlisted++
+		}
+	}
+	r.count++
+	if m.summary {
+		return nil
+	}
+	if m.format == hostlog.Hosts {
+		// One Host per line: the line says which host it was.
+		fmt.Fprintf(m.out, "reject\t%s\n", r.d.Reason)
+	} else {
+		fmt.Fprintf(m.out, "reject\t%s\t%s\n", r.d.Reason, quoteHost(r.host))
+	}
+	return nil
+}
+
+// quoteHost writes a host from a log so that no byte of it can forge an
+// output line.
+func quoteHost(h string) string {
+	q := strconv.QuoteToASCII(h)
+	return q[1 : len(q)-1]
+}
+
+// writeSummary prints the distinct rejected hosts, most frequent first,
+// and the totals.
+func (m *matcher) writeSummary() {
+	rows := make([]*rejectedHost, 0, len(m.rejected))
+	for _, r := range m.rejected {
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b *rejectedHost) int {
+		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.host, b.host))
+	})
+	if len(rows) > 0 {
+		tw := tabwriter.NewWriter(m.out, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "count\thost\treason\twould be admitted by")
+		for _, r := range rows {
+			host := quoteHost(r.host)
+			if host == "" {
+				host = `""`
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.count, host, r.d.Reason, admittedBy(r.d))
+		}
+		tw.Flush()
+		fmt.Fprintln(m.out)
+	}
+	total := m.accepted + m.rejectedTotal
+	pct := 0.0
+	if total > 0 {
+		pct = 100 * float64(m.rejectedTotal) / float64(total)
+	}
+	fmt.Fprintf(m.out, "%s, %s: %d accepted, %d rejected (%.1f%%) in %s",
+		plural(m.counts.Lines, "line"), plural(total, "host"), m.accepted, m.rejectedTotal, pct,
+		plural(len(rows), "distinct host"))
+	if m.unlisted > 0 {
+		fmt.Fprintf(m.out, "; %d rejections of further distinct hosts not listed (the table keeps %d)", m.unlisted, maxCache)
+	}
+	if m.counts.Skipped > 0 {
+		fmt.Fprintf(m.out, "; %s without a Host", plural(m.counts.Skipped, "line"))
+	}
+	fmt.Fprintln(m.out)
+}
+
+// admittedBy names the entry that would admit a rejected host, or says why
+// none would.
+func admittedBy(d hostguard.Decision) string {
+	switch {
+	case d.Reason == hostguard.ReasonEmpty:
+		return "--allow-empty (AllowEmptyHost)"
+	case d.Reason != hostguard.ReasonNotAllowed:
+		return "- (malformed: no entry admits it)"
+	}
+	name := d.Host
+	if h, _, err := net.SplitHostPort(name); err == nil {
+		name = h
+	}
+	if a, err := netip.ParseAddr(name); err == nil {
+		if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+			return "@self, if it is this instance's address; else " + name
+		}
+		return name + " (a public address: a scanner, or a client that skips DNS)"
+	}
+	return name
+}
+
+// plural writes a count and a noun that takes an s.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
