@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // testdata/alb.log holds records in the field layout AWS documents for
@@ -107,4 +108,52 @@ func BenchmarkALB(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzRead: any input, in any format, read in one piece or a byte at a
+// time, gives the same hosts; every line is a record or skipped; an ALB
+// host never reaches past the URL's authority.
+func FuzzRead(f *testing.F) {
+	sample, err := os.ReadFile("testdata/alb.log")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i, l := range bytes.SplitAfter(sample, []byte("\n")) {
+		f.Add(l, uint8(i))
+	}
+	f.Add([]byte("Invalid HTTP_HOST header: 'a\\x00\\'b'. x\n"), uint8(2))
+	f.Add([]byte("a\r\n\n \t\nb"), uint8(0))
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(sample)
+	w.Close()
+	f.Add(gz.Bytes(), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, which uint8) {
+		format := Formats()[int(which)%len(Formats())]
+		var whole, bytewise []string
+		c, err := Read(bytes.NewReader(data), format, func(h []byte, _ int) error {
+			whole = append(whole, string(h))
+			return nil
+		})
+		if err != nil {
+			return // a broken gzip stream
+		}
+		if c.Records+c.Skipped != c.Lines || c.Records != len(whole) {
+			t.Fatalf("counts %+v for %d hosts", c, len(whole))
+		}
+		c2, err := Read(iotest.OneByteReader(bytes.NewReader(data)), format, func(h []byte, _ int) error {
+			bytewise = append(bytewise, string(h))
+			return nil
+		})
+		if err != nil || c2 != c || !slices.Equal(whole, bytewise) {
+			t.Fatalf("a byte at a time: %+v %v %q, in one piece %+v %q", c2, err, bytewise, c, whole)
+		}
+		if format == ALB {
+			for _, h := range whole {
+				if strings.ContainsAny(h, " \"/?\n") {
+					t.Fatalf("ALB host %q reaches past the authority", h)
+				}
+			}
+		}
+	})
 }
