@@ -161,12 +161,19 @@ func (g *Guard) HasSelf() bool { return g.list.self }
 
 // FirstName returns the first entry that names exactly one host on any
 // port (not a wildcard, address, range or host:port), lower case and
-// without a trailing dot, or "" if there is none. A proxy sends it in place
-// of an IP-literal Host.
+// without a trailing dot, or "" if there is none.
+//
+// FirstName, [Guard.AdmitsIPs], [IsIPLiteral] and [Guard.TrustedPeer] are
+// for servers that pass requests on (hostguard proxy is one): such a server
+// sends an application a name it accepts in place of an IP-literal Host
+// that the list admitted (a health check), and extends X-Forwarded-For only
+// for trusted proxies. A handler wrapped in [Guard.Handler] needs none of
+// them.
 func (g *Guard) FirstName() string { return g.list.firstName }
 
 // AdmitsIPs reports whether some entry can admit an IP-literal Host: an
-// address, a CIDR range, "@self" or "*".
+// address, a CIDR range, "@self" or "*". A server that sends [Guard.FirstName]
+// in place of such a Host needs a name when this is true.
 func (g *Guard) AdmitsIPs() bool { return g.list.admitsIPs }
 
 // SetSelf replaces the addresses that "@self" stands for. It is atomic:
@@ -204,8 +211,8 @@ func (g *Guard) Allow(host string) bool {
 }
 
 // IsIPLiteral reports whether value, a Host header value, is well formed and
-// names an IP address ("10.0.1.23:80", "[2001:db8::1]") rather than a name.
-// It does not allocate.
+// names an IP address ("10.0.1.23:80", "[2001:db8::1]") rather than a name,
+// by the Guard's own grammar (so "010.1" is neither). It does not allocate.
 func IsIPLiteral(value string) bool {
 	var h host
 	return h.parse(value) == ReasonNone && h.isIP()

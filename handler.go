@@ -114,7 +114,7 @@ func (g *Guard) CheckRequest(r *Request) Verdict {
 }
 
 func (g *Guard) check(r *Request) Verdict {
-	v := Verdict{Exempt: g.IsExempt(r.Path)}
+	v := Verdict{Exempt: g.exempt[r.Path]}
 	forwarded := len(r.ForwardedHost) > 0 || len(r.Forwarded) > 0
 	// Never hand a forwarded host from an untrusted peer to the
 	// application: it would trust it for redirects and links.
@@ -142,13 +142,10 @@ func (g *Guard) check(r *Request) Verdict {
 	return v
 }
 
-// IsExempt reports whether requests for path skip the Host check
-// ([Options.ExemptPaths]). A server that passes requests on uses it to
-// know that the Host of an accepted request was not checked.
-func (g *Guard) IsExempt(path string) bool { return g.exempt != nil && g.exempt[path] }
-
 // TrustedPeer reports whether remote, a Request.RemoteAddr, is inside
-// [Options.TrustedProxies].
+// [Options.TrustedProxies]: whether a server that passes requests on may
+// keep that peer's X-Forwarded-For and X-Forwarded-Proto. The Host check
+// itself decides this for the forwarded hosts ([Verdict.DropForwarded]).
 func (g *Guard) TrustedPeer(remote string) bool {
 	if len(g.trusted) == 0 {
 		return false
@@ -222,9 +219,10 @@ func RejectionFromContext(ctx context.Context) (Rejection, bool) {
 	return rj, ok
 }
 
-// The default rejection, for servers that answer it themselves (see
-// [Guard.Inspect]): 400 with a short plain-text body that never repeats the
-// rejected value.
+// The default rejection, for servers that answer a rejected
+// [Guard.CheckRequest] themselves: 400 with a short plain-text body that
+// never repeats the rejected value. [Reject] writes it to an
+// http.ResponseWriter.
 const (
 	RejectStatus = http.StatusBadRequest
 	RejectBody   = "Bad Request: invalid Host header\n"

@@ -68,9 +68,9 @@ const (
 	None       Platform = "none"
 )
 
-// Platforms lists every platform a caller may name, in the order of the
+// Platforms returns every platform a caller may name, in the order of the
 // documentation.
-var Platforms = []Platform{EC2, ECS, Kubernetes, GCE, Azure, Local, None}
+func Platforms() []Platform { return []Platform{EC2, ECS, Kubernetes, GCE, Azure, Local, None} }
 
 // ParsePlatform parses a platform name; "auto" and "" mean Auto.
 func ParsePlatform(s string) (Platform, error) {
@@ -81,13 +81,13 @@ func ParsePlatform(s string) (Platform, error) {
 	if s == "kubernetes" {
 		return Kubernetes, nil
 	}
-	for _, p := range Platforms {
+	for _, p := range Platforms() {
 		if string(p) == s {
 			return p, nil
 		}
 	}
-	names := make([]string, len(Platforms))
-	for i, p := range Platforms {
+	names := make([]string, len(Platforms()))
+	for i, p := range Platforms() {
 		names[i] = string(p)
 	}
 	return Auto, fmt.Errorf("unknown platform %q; use auto, %s", s, strings.Join(names, ", "))

@@ -31,8 +31,8 @@ const (
 	AzureAppGW Checker = "azure-appgw" // Azure Application Gateway default probe
 )
 
-// Checkers lists every checker, in the order of the documentation.
-var Checkers = []Checker{ELB, ClassicELB, Kubernetes, GCE, AzureAppGW}
+// Checkers returns every checker, in the order of the documentation.
+func Checkers() []Checker { return []Checker{ELB, ClassicELB, Kubernetes, GCE, AzureAppGW} }
 
 // profile is what a checker sends and accepts.
 type profile struct {
@@ -59,20 +59,23 @@ func hostOnly(ip netip.Addr, _ string) string {
 
 // ParseChecker parses a checker name.
 func ParseChecker(s string) (Checker, error) {
-	for _, c := range Checkers {
+	for _, c := range Checkers() {
 		if string(c) == s {
 			return c, nil
 		}
 	}
-	names := make([]string, len(Checkers))
-	for i, c := range Checkers {
+	names := make([]string, len(Checkers()))
+	for i, c := range Checkers() {
 		names[i] = string(c)
 	}
 	return "", fmt.Errorf("unknown checker %q; use one of %s", s, strings.Join(names, ", "))
 }
 
 // Codes is a set of success codes such as "200" or "200-399,401".
-type Codes []([2]int)
+type Codes []Range
+
+// Range is the status codes from Lo to Hi, both included.
+type Range struct{ Lo, Hi int }
 
 // ParseCodes parses a comma-separated list of codes and ranges.
 func ParseCodes(s string) (Codes, error) {
@@ -89,7 +92,7 @@ func ParseCodes(s string) (Codes, error) {
 		if err1 != nil || err2 != nil || a < 100 || b > 599 || a > b {
 			return nil, fmt.Errorf("invalid status codes %q: write codes and ranges from 100 to 599, such as 200 or 200-399,401", s)
 		}
-		c = append(c, [2]int{a, b})
+		c = append(c, Range{a, b})
 	}
 	return c, nil
 }
@@ -97,7 +100,7 @@ func ParseCodes(s string) (Codes, error) {
 // Match reports whether code is in the set.
 func (c Codes) Match(code int) bool {
 	for _, r := range c {
-		if r[0] <= code && code <= r[1] {
+		if r.Lo <= code && code <= r.Hi {
 			return true
 		}
 	}
@@ -264,8 +267,8 @@ func diagnose(res *Result, codes Codes, compareHost string) (cause, fix string) 
 		return "the target speaks TLS on " + hostOfURL(c.URL) + " and got plain HTTP",
 			"check over https:// (an HTTPS target group), or serve plain HTTP there"
 	case c.Status == 400 || c.Status == 403 || c.Status == 421:
-		if cmp := res.Comparison; cmp != nil && cmp.Err == nil && codes.Match(cmp.Status) {
-			return fmt.Sprintf("allow-list problem: %s answered %d to the load balancer's Host %q but %d to Host %q; the app's Host allow list does not hold the address the load balancer uses", app, c.Status, c.Host, cmp.Status, cmp.Host),
+		if other := res.Comparison; other != nil && other.Err == nil && codes.Match(other.Status) {
+			return fmt.Sprintf("allow-list problem: %s answered %d to the load balancer's Host %q but %d to Host %q; the app's Host allow list does not hold the address the load balancer uses", app, c.Status, c.Host, other.Status, other.Host),
 				"let the instance's own addresses in: add @self with hostguard (hostguard exec --allow " + compareHost + ",@self --env DJANGO_ALLOWED_HOSTS -- <your server>, or hostguard proxy --allow " + compareHost + ",@self in front of the app), or add the private address or its CIDR range to ALLOWED_HOSTS / config.hosts"
 		}
 		if res.Comparison != nil {

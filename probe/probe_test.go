@@ -185,7 +185,7 @@ func TestHTTPS(t *testing.T) {
 	t.Cleanup(strict.Close)
 	ex := send(context.Background(), 5*time.Second, mustURL(t, strict.URL+"/health/"), "127.0.0.1", "x", &tls.Config{MaxVersion: tls.VersionTLS12})
 	res := &Result{Check: ex}
-	if cause, _ := diagnose(res, Codes{{200, 200}}, ""); !strings.Contains(cause, "TLS handshake") {
+	if cause, _ := diagnose(res, Codes{{Lo: 200, Hi: 200}}, ""); !strings.Contains(cause, "TLS handshake") {
 		t.Errorf("a refused handshake: %q (%v)", cause, ex.Err)
 	}
 }

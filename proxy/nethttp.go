@@ -238,16 +238,16 @@ func (p *Proxy) checkHost(next http.Handler) http.Handler {
 			hostguard.Reject(w, r)
 			return
 		}
-		if v.Rejected() {
-			r = r.WithContext(context.WithValue(r.Context(), reportedKey{}, true))
+		if v.Rejected() || v.Exempt {
+			r = r.WithContext(context.WithValue(r.Context(), verdictKey{}, v))
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// reportedKey marks a request that the list rejects and the Guard only
-// reports.
-type reportedKey struct{}
+// verdictKey holds the Guard's verdict on a request it passed although
+// the Host was not checked (an exempt path) or is rejected (report-only).
+type verdictKey struct{}
 
 // prepare runs after the Guard accepted the request. For the echo backend it
 // applies to the inbound request what rewrite applies to the outbound one,
@@ -318,12 +318,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) bool {
 
 // inboundOf is what decide needs of a net/http request.
 func (p *Proxy) inboundOf(r *http.Request) inbound {
-	reported, _ := r.Context().Value(reportedKey{}).(bool)
-	in := inbound{client: r.RemoteAddr, tls: r.TLS != nil, host: r.Host, checked: true, reported: reported}
+	v, _ := r.Context().Value(verdictKey{}).(hostguard.Verdict)
+	in := inbound{client: r.RemoteAddr, tls: r.TLS != nil, host: r.Host, checked: true, reported: v.Rejected()}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		in.client = ip
 	}
-	if p.guard.IsExempt(r.URL.Path) {
+	if v.Exempt {
 		in.checked = p.guard.Allow(r.Host)
 	}
 	if p.guard.TrustedPeer(r.RemoteAddr) {

@@ -235,7 +235,7 @@ func admittedBy(d hostguard.Decision) string {
 	switch {
 	case d.Reason == hostguard.ReasonEmpty:
 		return "--allow-empty (AllowEmptyHost)"
-	case d.Reason != hostguard.ReasonNotAllowed:
+	case d.Reason.Malformed():
 		return "- (malformed: no entry admits it)"
 	}
 	name := d.Host
