@@ -3,6 +3,7 @@ package hostguard
 import (
 	"math/bits"
 	"net/netip"
+	"strings"
 )
 
 // Limits from RFC 1035 that a well-formed host name respects.
@@ -107,150 +108,150 @@ func (h *host) isIP() bool { return h.addr.IsValid() }
 //	^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?$
 //
 // applied after lower-casing, with one trailing dot dropped from names, plus
-// the structural rules documented on [Reason]. Everything is checked in one
-// pass over the name.
+// the structural rules documented on [Reason]: a bracketed IPv6 literal or
+// a name (a dotted-quad IPv4 address is a name by the grammar), then an
+// optional port.
 func (h *host) parse(s string) Reason {
 	if s == "" {
 		return ReasonEmpty
 	}
 	var rest string
+	var r Reason
 	if s[0] == '[' {
-		end := -1
-		for i := 1; i < len(s); i++ {
-			c := s[i]
-			if c == ']' {
-				end = i
-				break
-			}
-			if byteClass[c]&(clsHex|clsDot|clsColon) == 0 {
-				if c == '%' {
-					return ReasonZone
-				}
-				return ReasonBadIPv6
-			}
-		}
-		if end < 0 {
-			return ReasonUnclosedBracket
-		}
-		lit := s[1:end]
-		// Django requires a colon inside the brackets; ParseAddr then
-		// decides whether it is a real IPv6 address.
-		a, err := netip.ParseAddr(lit)
-		if err != nil || !a.Is6() || !hasColon(lit) {
-			return ReasonBadIPv6
-		}
-		h.addr = a
-		rest = s[end+1:]
+		rest, r = h.parseBracketed(s)
 	} else {
-		start := 0 // index where the label being read starts
-		i := 0     // bytes of s known to be name bytes
-		// Eight bytes at a time: the last word overlaps the one before
-		// it (or is read byte by byte when s is short) and is shifted so
-		// that it holds only the bytes not read yet, zero-extended.
-		for i < len(s) {
-			var w uint64
-			n := len(s) - i // bytes of s in w
-			switch {
-			case n >= 8:
-				w, n = load64(s, i), 8
-			case len(s) >= 8:
-				w = load64(s, len(s)-8) >> (64 - 8*n)
-			default:
-				for j := len(s) - 1; j >= i; j-- {
-					w = w<<8 | uint64(s[j])
-				}
-			}
-			good := between(w, 'a'-1, 'z'+1) | between(w, '0'-1, '9'+1) | between(w, '-'-1, '.'+1) | between(w, 'A'-1, 'Z'+1)
-			k := n // name bytes at the start of w
-			if bad := ^good & msb; bad != 0 {
-				k = min(k, bits.TrailingZeros64(bad)/8)
-			}
-			keep := ^uint64(0) // the first k bytes
-			if k < 8 {
-				keep = 1<<(8*k) - 1
-			}
-			for dots := between(w, '.'-1, '.'+1) & keep; dots != 0; dots &= dots - 1 {
-				at := i + bits.TrailingZeros64(dots)/8
-				if at == start {
-					return ReasonEmptyLabel // leading dot or ".."
-				}
-				if at-start > maxLabelLen {
-					return ReasonLabelTooLong
-				}
-				start = at + 1
-			}
-			i += k
-			if k < 8 {
-				break
-			}
-		}
-		rest = s[i:]
-		if rest != "" && rest[0] != ':' {
-			return ReasonBadChar
-		}
-		if i-start > maxLabelLen {
-			return ReasonLabelTooLong
-		}
-		n := i // length of the name without one trailing dot
-		last := s[start:i]
-		if i == start {
-			if i == 0 {
-				if rest == "" {
-					return ReasonEmpty
-				}
-				return ReasonEmptyLabel // ":80"
-			}
-			// A trailing dot: the last label is the one before it.
-			n--
-			last = s[lastIndexDot(s[:n])+1 : n]
-		}
-		digits := isNumber(last)
-		if n > maxNameLen {
-			return ReasonNameTooLong
-		}
-		if digits {
-			// Browsers read a name whose last label is a number as an IPv4
-			// address ("010.1" is 8.0.0.1), so only a dotted quad passes,
-			// as an address.
-			a, k, ok := parseIPv4(s[:n])
-			if !ok || k != n {
-				return ReasonNumericName
-			}
-			h.addr = netip.AddrFrom4(a)
-		} else {
-			h.name = s[:n]
-		}
+		rest, r = h.parseName(s)
 	}
-	if rest == "" {
-		return ReasonNone
+	if r != ReasonNone || rest == "" {
+		return r
 	}
 	if rest[0] != ':' {
 		return ReasonBadChar // "[::1]x"
 	}
-	p, r := parsePort(rest[1:])
+	h.port, r = parsePort(rest[1:])
+	return r
+}
+
+// parseBracketed reads the IPv6 literal "[...]" at the start of s and
+// returns what follows it.
+func (h *host) parseBracketed(s string) (rest string, r Reason) {
+	end := strings.IndexByte(s, ']')
+	lit := s[1:]
+	if end >= 0 {
+		lit = s[1:end]
+	}
+	for i := 0; i < len(lit); i++ {
+		if c := lit[i]; byteClass[c]&(clsHex|clsDot|clsColon) == 0 {
+			if c == '%' {
+				return "", ReasonZone
+			}
+			return "", ReasonBadIPv6
+		}
+	}
+	if end < 0 {
+		return "", ReasonUnclosedBracket
+	}
+	// Django requires a colon inside the brackets; ParseAddr then decides
+	// whether it is a real IPv6 address.
+	a, err := netip.ParseAddr(lit)
+	if err != nil || !a.Is6() || strings.IndexByte(lit, ':') < 0 {
+		return "", ReasonBadIPv6
+	}
+	h.addr = a
+	return s[end+1:], ReasonNone
+}
+
+// parseName reads the name at the start of s, which runs to the end of s
+// or to a ':', and returns what follows it. A name whose last label is a
+// number must be a dotted-quad IPv4 address, and becomes h.addr.
+func (h *host) parseName(s string) (rest string, r Reason) {
+	end, start, r := scanName(s)
 	if r != ReasonNone {
-		return r
+		return "", r
 	}
-	h.port = p
-	return ReasonNone
+	rest = s[end:]
+	if rest != "" && rest[0] != ':' {
+		return "", ReasonBadChar
+	}
+	if end-start > maxLabelLen {
+		return "", ReasonLabelTooLong
+	}
+	n := end // length of the name without one trailing dot
+	last := s[start:end]
+	if end == start {
+		if end == 0 {
+			if rest == "" {
+				return "", ReasonEmpty
+			}
+			return "", ReasonEmptyLabel // ":80"
+		}
+		// A trailing dot: the last label is the one before it.
+		n--
+		last = s[strings.LastIndexByte(s[:n], '.')+1 : n]
+	}
+	if n > maxNameLen {
+		return "", ReasonNameTooLong
+	}
+	if !isNumber(last) {
+		h.name = s[:n]
+		return rest, ReasonNone
+	}
+	// Browsers read a name whose last label is a number as an IPv4 address
+	// ("010.1" is 8.0.0.1), so only a dotted quad passes, as an address.
+	a, k, ok := parseIPv4(s[:n])
+	if !ok || k != n {
+		return "", ReasonNumericName
+	}
+	h.addr = netip.AddrFrom4(a)
+	return rest, ReasonNone
 }
 
-func lastIndexDot(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '.' {
-			return i
+// scanName reads the bytes of s that may form a name (a-z, A-Z, 0-9, '.'
+// and '-') eight at a time, checking the labels as it goes. It returns
+// where those bytes end and where the last label starts.
+func scanName(s string) (end, start int, r Reason) {
+	i := 0 // bytes of s known to be name bytes
+	for i < len(s) {
+		// The last word overlaps the one before it (or is read byte by
+		// byte when s is short) and is shifted so that it holds only the
+		// bytes not read yet, zero-extended.
+		var w uint64
+		n := len(s) - i // bytes of s in w
+		switch {
+		case n >= 8:
+			w, n = load64(s, i), 8
+		case len(s) >= 8:
+			w = load64(s, len(s)-8) >> (64 - 8*n)
+		default:
+			for j := len(s) - 1; j >= i; j-- {
+				w = w<<8 | uint64(s[j])
+			}
+		}
+		good := between(w, 'a'-1, 'z'+1) | between(w, '0'-1, '9'+1) | between(w, '-'-1, '.'+1) | between(w, 'A'-1, 'Z'+1)
+		k := n // name bytes at the start of w
+		if bad := ^good & msb; bad != 0 {
+			k = min(k, bits.TrailingZeros64(bad)/8)
+		}
+		keep := ^uint64(0) // the first k bytes
+		if k < 8 {
+			keep = 1<<(8*k) - 1
+		}
+		for dots := between(w, '.'-1, '.'+1) & keep; dots != 0; dots &= dots - 1 {
+			at := i + bits.TrailingZeros64(dots)/8
+			if at == start {
+				return 0, 0, ReasonEmptyLabel // leading dot or ".."
+			}
+			if at-start > maxLabelLen {
+				return 0, 0, ReasonLabelTooLong
+			}
+			start = at + 1
+		}
+		i += k
+		if k < 8 {
+			break
 		}
 	}
-	return -1
-}
-
-func hasColon(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			return true
-		}
-	}
-	return false
+	return i, start, ReasonNone
 }
 
 func isNumber(label string) bool {
