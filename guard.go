@@ -201,13 +201,14 @@ func (g *Guard) Self() []netip.Addr { return slices.Clone(g.self.Load().addrs) }
 // "www.example.org:8443", is well formed and allowed by the list. It does
 // not allocate. An empty host is allowed only with [Options.AllowEmptyHost].
 func (g *Guard) Allow(host string) bool {
-	if g.quickIPv4(host) {
+	switch g.fast(host) {
+	case accepted:
 		return true
+	case refused:
+		return false
 	}
-	if allowed, decided := g.list.quick(host); decided {
-		return allowed
-	}
-	return g.slow(host) == ReasonNone
+	_, r := g.slow(host)
+	return r == ReasonNone
 }
 
 // IsIPLiteral reports whether value, a Host header value, is well formed and
@@ -236,13 +237,18 @@ func (d Decision) Allowed() bool { return d.Reason == ReasonNone }
 // Check is [Guard.Allow] with an explanation: the normalised host, the entry
 // that matched and, for a rejection, the reason.
 func (g *Guard) Check(value string) Decision {
+	var d Decision
+	o := g.fast(value)
 	var h host
-	pr := h.parse(value)
-	entry, r := g.decide(value, &h, pr, false)
-	d := Decision{Entry: entry, Reason: r}
-	if pr == ReasonNone {
+	parsed := h.parse(value)
+	if parsed == ReasonNone {
 		d.Host = normalize(&h)
 	}
+	if o == accepted {
+		d.Entry = g.entryOf(&h)
+		return d
+	}
+	d.Entry, d.Reason = g.decide(value, &h, parsed)
 	return d
 }
 
@@ -262,23 +268,52 @@ func normalize(h *host) string {
 	return s
 }
 
-// verdict is the allocation-free core of the middleware: Allow with the
-// reason for a rejection.
-func (g *Guard) verdict(s string) Reason {
-	if g.quickIPv4(s) {
-		return ReasonNone
+// The check runs in stages, each named for what it does:
+//
+//   - fast: the fast paths, which decide the common cases without the full
+//     parse: fastIPv4 for a dotted-quad Host (health checks) and
+//     list.fastName for a Host whose name is an entry or under a domain
+//     entry. They look up every exact-name entry the value could match.
+//   - slow: the full parse (host.parse), then decide, which matches the
+//     parsed host against what the fast paths do not look up: "*",
+//     addresses and ranges (list.matchParsed), domains, and @self.
+//
+// Allow, reason and Check all run fast first, so slow never looks up
+// exact names again. Check then asks entryOf which entry allowed an
+// accepted host: the fast paths only say yes or no.
+
+// outcome is what the fast paths found.
+type outcome uint8
+
+const (
+	unsure   outcome = iota // the full parse decides; no exact-name entry allows the value
+	accepted                // allowed
+	refused                 // malformed or not allowed; Allow need not know which
+)
+
+// fast runs the fast paths.
+func (g *Guard) fast(s string) outcome {
+	if g.fastIPv4(s) {
+		return accepted
 	}
-	if allowed, _ := g.list.quick(s); allowed {
-		return ReasonNone
-	}
-	return g.slow(s)
+	return g.list.fastName(s)
 }
 
-// quickIPv4 is the fast path for an IPv4 Host such as a health check's
-// "10.0.1.23:80": true when s is a dotted quad, with a valid port or none,
-// that an address, a range or @self allows. Anything else, misses
-// included, is left to the other paths.
-func (g *Guard) quickIPv4(s string) bool {
+// reason is the allocation-free core of the middleware: Allow with the
+// reason for a rejection.
+func (g *Guard) reason(s string) Reason {
+	if g.fast(s) == accepted {
+		return ReasonNone
+	}
+	_, r := g.slow(s)
+	return r
+}
+
+// fastIPv4 is the fast path for an IPv4 Host such as a health check's
+// "10.0.1.23:80": it accepts s when s is a dotted quad, with a valid port
+// or none, that an address, a range or @self allows. Anything else, misses
+// included, is left to the other stages.
+func (g *Guard) fastIPv4(s string) bool {
 	if !g.list.admitsIPs || s == "" || s[0] < '0' || s[0] > '9' {
 		return false
 	}
@@ -306,23 +341,37 @@ func (g *Guard) quickIPv4(s string) bool {
 	return false
 }
 
-// slow is the full check after quick: parse, then match.
-func (g *Guard) slow(s string) Reason {
-	var h host
-	_, r := g.decide(s, &h, h.parse(s), true)
-	return r
+// entryOf returns the entry that allows h, which the fast paths accepted,
+// for Check's explanation.
+func (g *Guard) entryOf(h *host) string {
+	if !h.isIP() {
+		if r, ok := g.list.names.lookup(h.name); ok {
+			if e, ok := r.match(h.port); ok {
+				return e
+			}
+		}
+	}
+	e, _ := g.decide("", h, ReasonNone)
+	return e
 }
 
-// decide matches the parsed host h of value s, whose parse gave r.
-// afterQuick says that [list.quick] found no exact name that allows h.
-func (g *Guard) decide(s string, h *host, r Reason, afterQuick bool) (string, Reason) {
-	if r != ReasonNone {
-		if r == ReasonEmpty && g.allowEmpty && s == "" {
+// slow is the full check of a value the fast paths left: parse, then
+// decide.
+func (g *Guard) slow(s string) (string, Reason) {
+	var h host
+	return g.decide(s, &h, h.parse(s))
+}
+
+// decide matches the host h parsed from value, whose parse gave parsed,
+// against what the fast paths do not look up.
+func (g *Guard) decide(value string, h *host, parsed Reason) (string, Reason) {
+	if parsed != ReasonNone {
+		if parsed == ReasonEmpty && g.allowEmpty && value == "" {
 			return "", ReasonNone
 		}
-		return "", r
+		return "", parsed
 	}
-	if e, ok := g.list.match(h, afterQuick); ok {
+	if e, ok := g.list.matchParsed(h); ok {
 		return e, ReasonNone
 	}
 	if g.list.self && h.isIP() {

@@ -121,7 +121,7 @@ func (g *Guard) check(r *Request) Verdict {
 	trusted := forwarded && g.TrustedPeer(r.RemoteAddr)
 	v.DropForwarded = forwarded && !trusted
 	if !v.Exempt {
-		if reason := g.verdict(r.Host); reason != ReasonNone {
+		if reason := g.reason(r.Host); reason != ReasonNone {
 			v.Reason, v.Value = reason, r.Host
 			return v
 		}
@@ -195,7 +195,7 @@ func (g *Guard) forwardedVerdict(h string) Reason {
 	if h == "" {
 		return ReasonForwardedMalformed
 	}
-	switch g.verdict(h) {
+	switch g.reason(h) {
 	case ReasonNone:
 		return ReasonNone
 	case ReasonNotAllowed:
