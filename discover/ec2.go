@@ -233,7 +233,7 @@ func (m *imdsSession) openFailure(tok, v1 *imdsAnswer) error {
 		e.URL += " and " + m.url("local-ipv4")
 	}
 	e.Err = errors.New(strings.Join(parts, "; "))
-	unanswered := tok.err != nil && isTimeout(tok.err)
+	unanswered := tok.err != nil && pastDeadline(tok.err)
 	status := func(a *imdsAnswer) int {
 		if a == nil || a.r == nil {
 			return 0
@@ -247,7 +247,7 @@ func (m *imdsSession) openFailure(tok, v1 *imdsAnswer) error {
 		e.Hint = "the token answer never arrived and IMDSv1 fallback is off (Options.DisableIMDSv1 or AWS_EC2_METADATA_V1_DISABLED): in a container on EC2 the token answer is dropped when the hop limit is 1: " + hopLimitFix
 	case unanswered && status(v1) == http.StatusUnauthorized:
 		e.Hint = "the token answer never arrived and the instance requires IMDSv2 (HttpTokens=required): in a container on EC2 the token answer is dropped when the hop limit is 1: " + hopLimitFix
-	case unanswered && v1 != nil && v1.err != nil && isTimeout(v1.err):
+	case unanswered && v1 != nil && v1.err != nil && pastDeadline(v1.err):
 		e.Hint = fmt.Sprintf("nothing answered within the %s deadline: in a container on EC2 the token answer is dropped when the hop limit is 1: %s; if this is not EC2, name the platform in Options.Platform", m.d.timeout, hopLimitFix)
 	case errors.Is(tok.err, syscall.ECONNREFUSED):
 		e.Hint = "nothing listens there; check Options.IMDSEndpoint or AWS_EC2_METADATA_SERVICE_ENDPOINT, or whether this is EC2 at all"
@@ -331,7 +331,7 @@ func (m *imdsSession) getFailure(path string, r *fetchResult, err error) error {
 		e.Hint = fmt.Sprintf("throttled: IMDS answered 429 on every one of %d tries; something else on this instance is calling it heavily", r.tries)
 	case code >= 500:
 		e.Hint = fmt.Sprintf("the metadata service failed (status %d) on every one of %d tries; it is usually transient", code, r.tries)
-	case isTimeout(err):
+	case pastDeadline(err):
 		e.Hint = fmt.Sprintf("the metadata service answered %d requests before, so it is there but slow: the %s deadline ran out; raise Options.Timeout", m.answered, m.d.timeout)
 	}
 	return e

@@ -53,8 +53,9 @@ func statusOf(err error) int {
 	return 0
 }
 
-// isTimeout reports whether err is a deadline or a network time-out.
-func isTimeout(err error) bool {
+// pastDeadline reports whether err is the discovery's deadline (context
+// DeadlineExceeded, however wrapped) or a network time-out.
+func pastDeadline(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
@@ -84,9 +85,9 @@ func genericHint(err error, what string, res *fetchResult) string {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Sprintf("nothing listens at the %s endpoint; check the endpoint setting", what)
-	case isTimeout(err) && res != nil && res.throttled > 0:
+	case pastDeadline(err) && res != nil && res.throttled > 0:
 		return fmt.Sprintf("throttled: the %s answered 429 %d times and the deadline ran out; something else on this machine is calling it heavily, or raise Options.Timeout", what, res.throttled)
-	case isTimeout(err):
+	case pastDeadline(err):
 		return fmt.Sprintf("the %s did not answer in time; raise Options.Timeout, or name the platform that is really here in Options.Platform", what)
 	}
 	return ""

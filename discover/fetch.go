@@ -109,7 +109,7 @@ type fetchError struct {
 
 func (e *fetchError) Error() string {
 	s := e.err.Error()
-	if isTimeout(e.err) {
+	if pastDeadline(e.err) {
 		s = "no answer before the deadline"
 	}
 	if e.tries > 1 {
@@ -128,7 +128,7 @@ func (e *fetchError) Unwrap() error { return e.err }
 // connection was reset or closed under the request. A refused connection
 // is not (nothing listens there), nor the deadline.
 func transient(err error) bool {
-	if isTimeout(err) || errors.Is(err, context.Canceled) {
+	if pastDeadline(err) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
