@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -45,9 +44,9 @@ func (f *discoveryFlags) options(e *env) (discover.Options, error) {
 		return o, fmt.Errorf("--timeout / HOSTGUARD_TIMEOUT: %q is not a positive duration; write it as 2s or 500ms", d)
 	}
 	for _, s := range *f.self {
-		a, err := netip.ParseAddr(strings.Trim(s, "[]"))
-		if err != nil || a.Zone() != "" {
-			return o, fmt.Errorf("--self / HOSTGUARD_SELF: %q is not an IP address", s)
+		a, err := parseSelfAddr(s)
+		if err != nil {
+			return o, fmt.Errorf("--self / HOSTGUARD_SELF: %w", err)
 		}
 		o.Static = append(o.Static, a)
 	}

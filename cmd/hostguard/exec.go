@@ -26,10 +26,7 @@ func runExec(e *env, args []string) int {
 		return code
 	}
 	allow := *allowFlag
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(e.stderr, "hostguard exec: "+format+"\n", a...)
-		return code
-	}
+	fail := e.failer("exec")
 	argv := fs.Args()
 	switch {
 	case len(allow) == 0:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -128,4 +129,24 @@ func (f *envFlags) list(name, envName, usage string) *listFlag {
 	_ = l.Set(f.e.getenv(envName))
 	f.fs.Var(&l, name, usage+"; comma separated, repeatable (env "+envName+")")
 	return &l
+}
+
+// failer returns what a subcommand reports a failure with: the message,
+// after the command's name, on standard error, and the exit code to return.
+func (e *env) failer(cmd string) func(code int, format string, a ...any) int {
+	return func(code int, format string, a ...any) int {
+		fmt.Fprintf(e.stderr, "hostguard "+cmd+": "+format+"\n", a...)
+		return code
+	}
+}
+
+// parseSelfAddr parses an address given for @self (--self, HOSTGUARD_SELF):
+// an IP address, IPv6 with or without brackets, without a zone id, which a
+// Host can never carry.
+func parseSelfAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address without zone, such as 10.0.1.23 or 2001:db8::1", s)
+	}
+	return a, nil
 }

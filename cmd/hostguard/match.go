@@ -12,7 +12,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/hostguard/hostguard"
@@ -36,10 +35,7 @@ func runMatch(e *env, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(e.stderr, "hostguard match: "+format+"\n", a...)
-		return code
-	}
+	fail := e.failer("match")
 	f, err := hostlog.ParseFormat(*format)
 	if err != nil {
 		return fail(exitUsage, "--format: %v", err)
@@ -57,9 +53,9 @@ func runMatch(e *env, args []string) int {
 	}
 	var addrs []netip.Addr
 	for _, s := range self {
-		a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+		a, err := parseSelfAddr(s)
 		if err != nil {
-			return fail(exitUsage, "--self %q is not an IP address", s)
+			return fail(exitUsage, "--self: %v", err)
 		}
 		addrs = append(addrs, a)
 	}

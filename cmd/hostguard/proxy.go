@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,9 +23,23 @@ import (
 
 const proxyArgs = "--allow LIST [--listen ADDR] [--upstream URL] [--canonical-host H] [--trusted-proxy CIDR] [--metrics ADDR] [discovery flags]"
 
-func runProxy(e *env, args []string) int {
+// proxyConfig is what the flags of hostguard proxy ask for.
+type proxyConfig struct {
+	allow, trusted                          []string
+	listen, upstream, canonical             string
+	metricsAddr, logFormat, tlsCert, tlsKey string
+	allowEmpty, reportOnly, keepUnderscore  bool
+	allowMissing, tlsSelf, check            bool
+	refresh                                 time.Duration
+	dialTimeout, respTimeout, tunnelIdle    time.Duration
+	server                                  proxy.ServerOptions // timeouts, limits, grace
+	discovery                               discover.Options
+}
+
+// parseProxyFlags reads the flags and environment of hostguard proxy. It
+// returns the exit code when the command must stop (help, a usage error).
+func parseProxyFlags(e *env, args []string) (*proxyConfig, int, bool) {
 	ef := newEnvFlags(e, "proxy", proxyArgs)
-	fs := ef.fs
 	allow := ef.list("allow", "HOSTGUARD_ALLOW", "allow list entries, such as lhy.kr,@self (required)")
 	listen := ef.str("listen", "HOSTGUARD_LISTEN", ":8080", "address to serve on")
 	upstream := ef.str("upstream", "HOSTGUARD_UPSTREAM", "", "the application, such as http://127.0.0.1:8000; empty serves a built-in echo backend")
@@ -51,82 +64,123 @@ func runProxy(e *env, args []string) int {
 	tlsCert := ef.str("tls-cert", "HOSTGUARD_TLS_CERT", "", "serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP")
 	tlsKey := ef.str("tls-key", "HOSTGUARD_TLS_KEY", "", "the PEM private key of --tls-cert")
 	tlsSelf := ef.boolean("tls-self-signed", "HOSTGUARD_TLS_SELF_SIGNED", "serve HTTPS with a certificate made at start for the canonical host and @self, for load balancers that do not verify their targets (ALB, NLB)")
-	check := fs.Bool("check", false, "validate the flags and the list and exit without discovering or serving")
+	check := ef.fs.Bool("check", false, "validate the flags and the list and exit without discovering or serving")
 	df := addDiscoveryFlags(ef)
 	if code, ok := ef.parse(args); !ok {
-		return code
+		return nil, code, false
 	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(e.stderr, "hostguard proxy: "+format+"\n", a...)
-		return code
-	}
-	if fs.NArg() > 0 {
-		return fail(exitUsage, "unexpected argument %q", fs.Arg(0))
-	}
-	if len(*allow) == 0 {
-		return fail(exitUsage, "no allow list; pass --allow, for example --allow example.com,@self")
-	}
-	var log *slog.Logger
-	switch *logFormat {
-	case "text":
-		log = slog.New(slog.NewTextHandler(e.stderr, nil))
-	case "json":
-		log = slog.New(slog.NewJSONHandler(e.stderr, nil))
-	default:
-		return fail(exitUsage, "--log-format %q: use text or json", *logFormat)
-	}
-	if (*tlsCert == "") != (*tlsKey == "") {
-		return fail(exitUsage, "--tls-cert and --tls-key go together: give both, or --tls-self-signed")
-	}
-	if *tlsSelf && *tlsCert != "" {
-		return fail(exitUsage, "--tls-self-signed and --tls-cert exclude each other: pick one")
-	}
-	var cert *proxy.Certificate
-	if *tlsCert != "" {
-		c, err := proxy.LoadCertificate(*tlsCert, *tlsKey)
-		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		cert = c
-	}
-	var up *url.URL
-	if *upstream != "" {
-		u, err := url.Parse(*upstream)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fail(exitUsage, "--upstream %q is not a URL such as http://127.0.0.1:8000", *upstream)
-		}
-		up = u
-	}
-	var metrics *proxy.Metrics
-	gopts := hostguard.Options{AllowedHosts: *allow, AllowEmptyHost: *allowEmpty, TrustedProxies: *trusted, Logger: log, ReportOnly: *reportOnly}
-	if *metricsAddr != "" {
-		metrics = proxy.NewMetrics() // the proxy counts rejections itself
-	}
-	g, err := hostguard.New(gopts)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
-	p, err := proxy.New(proxy.Options{
-		Guard: g, Upstream: up, CanonicalHost: *canonical,
-		DialTimeout: *dialTimeout, ResponseTimeout: *respTimeout, TunnelIdleTimeout: *tunnelIdle,
-		KeepUnderscoreHeaders: *keepUnderscore, Logger: log, Metrics: metrics,
-	})
-	if err != nil {
-		return fail(exitUsage, "%v", err)
+	fail := e.failer("proxy")
+	switch {
+	case ef.fs.NArg() > 0:
+		return nil, fail(exitUsage, "unexpected argument %q", ef.fs.Arg(0)), false
+	case len(*allow) == 0:
+		return nil, fail(exitUsage, "no allow list; pass --allow, for example --allow example.com,@self"), false
+	case (*tlsCert == "") != (*tlsKey == ""):
+		return nil, fail(exitUsage, "--tls-cert and --tls-key go together: give both, or --tls-self-signed"), false
+	case *tlsSelf && *tlsCert != "":
+		return nil, fail(exitUsage, "--tls-self-signed and --tls-cert exclude each other: pick one"), false
 	}
 	dopts, err := df.options(e)
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return nil, fail(exitUsage, "%v", err), false
 	}
-	scheme := "http"
-	if cert != nil || *tlsSelf {
-		scheme = "https"
+	return &proxyConfig{
+		allow: *allow, trusted: *trusted, listen: *listen, upstream: *upstream, canonical: *canonical,
+		metricsAddr: *metricsAddr, logFormat: *logFormat, tlsCert: *tlsCert, tlsKey: *tlsKey,
+		allowEmpty: *allowEmpty, reportOnly: *reportOnly, keepUnderscore: *keepUnderscore,
+		allowMissing: *allowMissing, tlsSelf: *tlsSelf, check: *check, refresh: *refresh,
+		dialTimeout: *dialTimeout, respTimeout: *respTimeout, tunnelIdle: *tunnelIdle,
+		server: proxy.ServerOptions{
+			ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write, BodyTimeout: *body,
+			MaxHeaderBytes: *maxHeader, Grace: *grace,
+		},
+		discovery: dopts,
+	}, 0, true
+}
+
+// proxyRun is a proxy built from its configuration, ready to serve.
+type proxyRun struct {
+	cfg     *proxyConfig
+	log     *slog.Logger
+	guard   *hostguard.Guard
+	proxy   *proxy.Proxy
+	metrics *proxy.Metrics     // nil without --metrics
+	cert    *proxy.Certificate // nil for plain HTTP
+	up      *url.URL           // nil: the echo backend
+}
+
+// build makes the logger, the Guard, the proxy and the certificate. Its
+// errors are usage errors: they name the flag or value to fix.
+func (c *proxyConfig) build(e *env) (*proxyRun, error) {
+	r := &proxyRun{cfg: c}
+	switch c.logFormat {
+	case "text":
+		r.log = slog.New(slog.NewTextHandler(e.stderr, nil))
+	case "json":
+		r.log = slog.New(slog.NewJSONHandler(e.stderr, nil))
+	default:
+		return nil, fmt.Errorf("--log-format %q: use text or json", c.logFormat)
 	}
-	if *check {
-		fmt.Fprintf(e.stdout, "ok: would serve %s on %s for %s, allow %s, canonical host %q\n", scheme, *listen, upstreamName(up), strings.Join(*allow, ","), p.Canonical())
+	if c.upstream != "" {
+		// proxy.New says what an upstream URL must be; here it must
+		// only parse.
+		u, err := url.Parse(c.upstream)
+		if err != nil {
+			return nil, fmt.Errorf("--upstream %q is not a URL such as http://127.0.0.1:8000", c.upstream)
+		}
+		r.up = u
+	}
+	var err error
+	switch {
+	case c.tlsCert != "":
+		if r.cert, err = proxy.LoadCertificate(c.tlsCert, c.tlsKey); err != nil {
+			return nil, err
+		}
+	case c.tlsSelf:
+		r.cert = &proxy.Certificate{} // made once @self is known
+	}
+	if c.metricsAddr != "" {
+		r.metrics = proxy.NewMetrics()
+	}
+	r.guard, err = hostguard.New(hostguard.Options{
+		AllowedHosts: c.allow, AllowEmptyHost: c.allowEmpty, TrustedProxies: c.trusted,
+		Logger: r.log, ReportOnly: c.reportOnly,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.proxy, err = proxy.New(proxy.Options{
+		Guard: r.guard, Upstream: r.up, CanonicalHost: c.canonical,
+		DialTimeout: c.dialTimeout, ResponseTimeout: c.respTimeout, TunnelIdleTimeout: c.tunnelIdle,
+		KeepUnderscoreHeaders: c.keepUnderscore, Logger: r.log, Metrics: r.metrics,
+	})
+	return r, err
+}
+
+func (r *proxyRun) scheme() string {
+	if r.cert != nil {
+		return "https"
+	}
+	return "http"
+}
+
+func runProxy(e *env, args []string) int {
+	cfg, code, ok := parseProxyFlags(e, args)
+	if !ok {
+		return code
+	}
+	fail := e.failer("proxy")
+	r, err := cfg.build(e)
+	if err != nil {
+		// The proxy package's errors start with its name; the command's
+		// name is enough.
+		return fail(exitUsage, "%s", strings.TrimPrefix(err.Error(), "proxy: "))
+	}
+	if cfg.check {
+		fmt.Fprintf(e.stdout, "ok: would serve %s on %s for %s, allow %s, canonical host %q\n",
+			r.scheme(), cfg.listen, upstreamName(r.up), strings.Join(cfg.allow, ","), r.proxy.Canonical())
 		return exitOK
 	}
-
 	if e.getenv("GOGC") == "" {
 		// The live heap is a few MB; collecting four times less often
 		// costs little memory and a measurable share of CPU per request.
@@ -134,94 +188,119 @@ func runProxy(e *env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	retry := *refresh
-	if g.HasSelf() {
-		res, err := discover.Fill(ctx, g, dopts)
-		switch {
-		case err != nil && !*allowMissing:
-			return fail(exitFail, "not starting: discovery of @self failed: %s\n(start with the listed names only with --allow-missing)", flagWords(err))
-		case err != nil:
-			log.Warn("hostguard proxy: @self is empty, discovery failed; serving the listed names only and retrying", "error", flagWords(err))
-			if retry == 0 {
-				retry = 30 * time.Second
-			}
-		default:
-			logSelf(log, res)
-		}
-		if metrics != nil {
-			metrics.SetSelf(len(g.Self()))
-		}
-	}
-	// The self-signed certificate names what the load balancer may
-	// address: the canonical host, @self and loopback.
-	selfSign := func() {
-		addrs := append(g.Self(), netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback())
-		var names []string
-		if p.Canonical() != "" {
-			names = append(names, strings.SplitN(p.Canonical(), ":", 2)[0])
-		}
-		if err := cert.SelfSigned(names, addrs); err != nil {
-			log.Error("hostguard proxy: making a self-signed certificate failed", "error", err.Error())
-		}
-	}
-	if *tlsSelf {
-		cert = &proxy.Certificate{}
-		selfSign()
-	}
-	// SIGHUP rediscovers @self and reloads the certificate (files), or
-	// makes a new one for the new addresses (self-signed).
-	onHUP := func() {
-		switch {
-		case *tlsSelf:
-			selfSign()
-		case cert != nil:
-			if err := cert.Load(*tlsCert, *tlsKey); err != nil {
-				log.Warn("hostguard proxy: reloading the TLS certificate failed; keeping the previous one", "error", err.Error())
-			} else {
-				log.Info("hostguard proxy: TLS certificate reloaded", "cert", *tlsCert)
-			}
-		}
-	}
-	go keepSelf(ctx, g, dopts, retry, log, metrics, onHUP)
+	return r.serve(ctx, fail)
+}
 
-	l, err := net.Listen("tcp", *listen)
+// serve discovers @self, starts the listeners and serves until ctx ends.
+func (r *proxyRun) serve(ctx context.Context, fail func(int, string, ...any) int) int {
+	cfg, log := r.cfg, r.log
+	retry, err := r.fillSelf(ctx)
 	if err != nil {
-		return fail(exitFail, "listening on %s: %v", *listen, err)
+		return fail(exitFail, "not starting: discovery of @self failed: %s\n(start with the listed names only with --allow-missing)", flagWords(err))
 	}
-	if metrics != nil {
-		ml, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
+	if cfg.tlsSelf {
+		r.selfSign()
+	}
+	go keepSelf(ctx, r.guard, cfg.discovery, retry, log, r.metrics, r.onHUP)
+
+	l, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fail(exitFail, "listening on %s: %v", cfg.listen, err)
+	}
+	if r.metrics != nil {
+		if err := r.serveMetrics(ctx); err != nil {
 			l.Close()
-			return fail(exitFail, "metrics: listening on %s: %v", *metricsAddr, err)
+			return fail(exitFail, "%v", err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", metrics.Handler())
-		// The proxy's own liveness, for a liveness probe that must not
-		// restart the proxy because the app behind it is slow.
-		mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-		go func() { _ = proxy.ServeHandler(ctx, ml, mux, proxy.ServerOptions{Logger: log, Grace: time.Second}) }()
-		log.Info("hostguard proxy: metrics", "listen", ml.Addr().String(), "path", "/metrics")
 	}
-	if g.ReportOnly() {
+	if r.guard.ReportOnly() {
 		log.Warn("hostguard proxy: REPORT-ONLY: nothing is enforced; requests the list rejects are logged, counted (enforced=\"false\") and passed on to the application")
 	}
-	var tlsConfig *tls.Config
-	if cert != nil {
-		tlsConfig = cert.TLSConfig()
+	so := cfg.server
+	so.Logger = log
+	if r.cert != nil {
+		so.TLSConfig = r.cert.TLSConfig()
 	}
-	log.Info("hostguard proxy: serving", "listen", l.Addr().String(), "scheme", scheme, "upstream", upstreamName(up),
-		"allow", strings.Join(g.Entries(), ","), "canonical_host", p.Canonical(), "self", fmt.Sprint(g.Self()),
-		"trusted_proxies", strings.Join(*trusted, ","))
-	err = p.Serve(ctx, l, proxy.ServerOptions{
-		ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write, BodyTimeout: *body,
-		MaxHeaderBytes: *maxHeader, Grace: *grace, Logger: log, TLSConfig: tlsConfig,
-	})
-	if err != nil {
+	log.Info("hostguard proxy: serving", "listen", l.Addr().String(), "scheme", r.scheme(), "upstream", upstreamName(r.up),
+		"allow", strings.Join(r.guard.Entries(), ","), "canonical_host", r.proxy.Canonical(), "self", fmt.Sprint(r.guard.Self()),
+		"trusted_proxies", strings.Join(cfg.trusted, ","))
+	if err := r.proxy.Serve(ctx, l, so); err != nil {
 		log.Error("hostguard proxy: stopped", "error", err.Error())
 		return exitFail
 	}
 	log.Info("hostguard proxy: stopped after draining requests in flight")
 	return exitOK
+}
+
+// fillSelf discovers @self when the list holds it, and returns how often
+// to rediscover: --refresh, or every 30 s while discovery fails under
+// --allow-missing. Without --allow-missing a failure is returned.
+func (r *proxyRun) fillSelf(ctx context.Context) (time.Duration, error) {
+	retry := r.cfg.refresh
+	if !r.guard.HasSelf() {
+		return retry, nil
+	}
+	res, err := discover.Fill(ctx, r.guard, r.cfg.discovery)
+	switch {
+	case err != nil && !r.cfg.allowMissing:
+		return 0, err
+	case err != nil:
+		r.log.Warn("hostguard proxy: @self is empty, discovery failed; serving the listed names only and retrying", "error", flagWords(err))
+		if retry == 0 {
+			retry = 30 * time.Second
+		}
+	default:
+		logSelf(r.log, res)
+	}
+	if r.metrics != nil {
+		r.metrics.SetSelf(len(r.guard.Self()))
+	}
+	return retry, nil
+}
+
+// selfSign makes the self-signed certificate for what the load balancer may
+// address: the canonical host, @self and loopback.
+func (r *proxyRun) selfSign() {
+	addrs := append(r.guard.Self(), netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback())
+	var names []string
+	if c := r.proxy.Canonical(); c != "" {
+		names = append(names, strings.SplitN(c, ":", 2)[0])
+	}
+	if err := r.cert.SelfSigned(names, addrs); err != nil {
+		r.log.Error("hostguard proxy: making a self-signed certificate failed", "error", err.Error())
+	}
+}
+
+// onHUP runs after SIGHUP rediscovered @self: it reloads the certificate
+// files, or makes a new self-signed certificate for the new addresses.
+func (r *proxyRun) onHUP() {
+	switch {
+	case r.cfg.tlsSelf:
+		r.selfSign()
+	case r.cert != nil:
+		if err := r.cert.Load(r.cfg.tlsCert, r.cfg.tlsKey); err != nil {
+			r.log.Warn("hostguard proxy: reloading the TLS certificate failed; keeping the previous one", "error", err.Error())
+		} else {
+			r.log.Info("hostguard proxy: TLS certificate reloaded", "cert", r.cfg.tlsCert)
+		}
+	}
+}
+
+// serveMetrics serves /metrics and /livez on their own listener until ctx
+// ends.
+func (r *proxyRun) serveMetrics(ctx context.Context) error {
+	ml, err := net.Listen("tcp", r.cfg.metricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics: listening on %s: %w", r.cfg.metricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", r.metrics.Handler())
+	// The proxy's own liveness, for a liveness probe that must not restart
+	// the proxy because the app behind it is slow.
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	go func() { _ = proxy.ServeHandler(ctx, ml, mux, proxy.ServerOptions{Logger: r.log, Grace: time.Second}) }()
+	r.log.Info("hostguard proxy: metrics", "listen", ml.Addr().String(), "path", "/metrics")
+	return nil
 }
 
 func upstreamName(u *url.URL) string {
