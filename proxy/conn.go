@@ -246,26 +246,53 @@ func joinValue(prior string, v []byte) string {
 
 var errNoCanonical = badRequest("the path is exempt from the Host check, and no canonical host is set to send upstream in place of an unchecked one")
 
+// outbound is a request on its way to the upstream: everything needed of
+// the head once the body is read (which may overwrite the buffer the head
+// is in).
+type outbound struct {
+	body               io.Reader // nil: no body, or one sent with the head in c.out
+	isHead, idempotent bool
+	upgrade, expect    bool
+	keep               bool // the client's connection may go on
+	minor              int
+}
+
 // forward passes the request to the upstream and its answer back, and
 // reports whether the connection goes on.
 func (c *clientConn) forward(h *requestHead, fw *forwarding) bool {
-	p, u := c.p, c.p.up
-	// Everything needed of the head once the body is read (which may
-	// overwrite the buffer the head is in).
-	isHead := string(h.method) == http.MethodHead
+	req := c.outbound(h, fw)
+	uc, goOn, ok := c.exchange(&req)
+	if !ok {
+		return goOn
+	}
+	resp := &c.resp
+	if resp.status == http.StatusSwitchingProtocols {
+		if !req.upgrade || !equalFold(trimOWS(resp.upgrade), "websocket") {
+			uc.conn.Close()
+			return c.upstreamError(errUpstreamResponse("101 Switching Protocols to a protocol the client did not ask for"), false)
+		}
+		c.tunnel(uc, resp)
+		return false
+	}
+	return c.respond(uc, resp, req.isHead, req.minor, req.keep, !req.upgrade)
+}
+
+// outbound writes the request head for the upstream into c.out, with the
+// body when it came whole with the head, and returns the request.
+func (c *clientConn) outbound(h *requestHead, fw *forwarding) outbound {
+	req := outbound{
+		isHead:  string(h.method) == http.MethodHead,
+		upgrade: h.upgrade, expect: h.expect, keep: !h.close, minor: h.minor,
+	}
 	// Safe to send twice (RFC 9110 §9.2.2), as nginx's proxy_next_upstream
 	// and Go's Transport see it.
-	idempotent := isHead || string(h.method) == http.MethodGet || string(h.method) == http.MethodOptions
-	upgrade, expect, minor := h.upgrade, h.expect, h.minor
-	keep := !h.close
+	req.idempotent = req.isHead || string(h.method) == http.MethodGet || string(h.method) == http.MethodOptions
 	c.reqInfo = append(append(append(c.reqInfo[:0], h.method...), ' '), h.path...)
-
-	var body io.Reader
-	c.out = p.appendRequestHead(c.out[:0], h, fw)
+	c.out = c.p.appendRequestHead(c.out[:0], h, fw)
 	switch {
 	case h.chunked:
 		c.reqChunked = chunkedReader{in: c.in, forbidden: forbiddenInTrailer}
-		body = &c.reqChunked
+		req.body = &c.reqChunked
 	case h.contentLength > 0 && int64(c.in.buffered()) >= h.contentLength && h.contentLength <= copyBufSize:
 		// The body came with the head: send it with it.
 		n := int(h.contentLength)
@@ -273,80 +300,78 @@ func (c *clientConn) forward(h *requestHead, fw *forwarding) bool {
 		c.in.r += n
 	case h.contentLength > 0:
 		c.reqLength = lengthReader{in: c.in, left: h.contentLength}
-		body = &c.reqLength
+		req.body = &c.reqLength
 	}
+	return req
+}
 
-	var (
-		uc     *upstreamConn
-		reused bool
-		err    error
-		start  time.Time
-	)
-	ctx := context.Background()
+// exchange sends the request to the upstream and reads its response head
+// into c.resp. It returns the upstream connection and ok, or, when the
+// exchange failed and the client has been answered (or has left), whether
+// the client's connection goes on.
+func (c *clientConn) exchange(req *outbound) (uc *upstreamConn, goOn, ok bool) {
+	u := c.p.up
+	var start time.Time
 	for attempt := 0; ; attempt++ {
-		if upgrade {
-			uc, err = u.connect(ctx)
+		var reused bool
+		var err error
+		if req.upgrade {
+			uc, err = u.connect(context.Background())
 		} else {
-			uc, reused, err = u.get(ctx)
+			uc, reused, err = u.get(context.Background())
 		}
 		if err != nil {
-			return c.upstreamError(err, body == nil && keep)
+			return nil, c.upstreamError(err, req.body == nil && req.keep), false
 		}
 		uc.begin(c)
-		if p.metrics != nil {
+		if c.p.metrics != nil {
 			start = time.Now()
 		}
-		_, err = uc.Write(c.out)
-		if err == nil && body != nil {
-			err = c.sendBody(uc, body, expect)
-			if err != nil {
-				if ce, ok := err.(*clientError); ok {
-					uc.conn.Close()
-					return c.fail(ce)
-				}
-				if errors.Is(err, errClientGone) {
-					uc.conn.Close()
-					c.canceled()
-					return false
-				}
-				// The upstream stopped reading the body: it may have
-				// answered already. The rest of the body stays unread.
-				keep = false
-				err = nil
-			}
+		err = c.send(uc, req)
+		if ce, isClient := err.(*clientError); isClient {
+			uc.conn.Close()
+			return nil, c.fail(ce), false
 		}
 		if err == nil {
 			err = c.readResponse(uc)
 		}
 		if err == nil {
-			break
+			if c.p.metrics != nil {
+				c.p.metrics.upstreamLatency.Observe(time.Since(start).Seconds())
+			}
+			return uc, false, true
 		}
 		uc.conn.Close()
 		if errors.Is(err, errClientGone) {
 			c.canceled()
-			return false
+			return nil, false, false
 		}
 		// A pooled connection the upstream had closed: send the request
 		// again on a new one, if it is idempotent and had no body that was
 		// read from the client (those bytes are gone).
-		if reused && idempotent && body == nil && attempt == 0 && isDead(err) {
+		if reused && req.idempotent && req.body == nil && attempt == 0 && isDead(err) {
 			continue
 		}
-		return c.upstreamError(err, body == nil && keep)
+		return nil, c.upstreamError(err, req.body == nil && req.keep), false
 	}
-	if p.metrics != nil {
-		p.metrics.upstreamLatency.Observe(time.Since(start).Seconds())
+}
+
+// send writes the request head and body to uc. Its error is a
+// *clientError for the client's mistakes in the body, errClientGone when
+// the client left, or the upstream's write error. When the upstream stops
+// reading the body it may have answered already: send then returns nil
+// and the client's connection ends after the answer, the rest of the body
+// unread.
+func (c *clientConn) send(uc *upstreamConn, req *outbound) error {
+	if _, err := uc.Write(c.out); err != nil || req.body == nil {
+		return err
 	}
-	resp := &c.resp
-	if resp.status == http.StatusSwitchingProtocols {
-		if !upgrade || !equalFold(trimOWS(resp.upgrade), "websocket") {
-			uc.conn.Close()
-			return c.upstreamError(errUpstreamResponse("101 Switching Protocols to a protocol the client did not ask for"), false)
-		}
-		c.tunnel(uc, resp)
-		return false
+	err := c.sendBody(uc, req.body, req.expect)
+	if _, isClient := err.(*clientError); err == nil || isClient || errors.Is(err, errClientGone) {
+		return err
 	}
-	return c.respond(uc, resp, isHead, minor, keep, !upgrade)
+	req.keep = false
+	return nil
 }
 
 // sendBody streams the request body to the upstream: 100 Continue first if
@@ -412,29 +437,10 @@ const (
 func (c *clientConn) respond(uc *upstreamConn, resp *responseHead, isHead bool, minor int, keep, poolable bool) bool {
 	p := c.p
 	keep = keep && !c.srv.closing.Load()
-	var body io.Reader
-	reusable := poolable && !resp.close
-	frame := frameNone
-	switch {
-	case resp.bodyless(isHead):
-	case resp.chunked:
-		c.respChunked = chunkedReader{in: uc.in}
-		body = &c.respChunked
-	case resp.contentLength >= 0:
-		frame = frameLength
-		if resp.contentLength > 0 {
-			c.respLength = lengthReader{in: uc.in, left: resp.contentLength}
-			body = &c.respLength
-		}
-	default:
-		body = uc.in // until the upstream closes
-		reusable = false
-	}
-	if body != nil && frame == frameNone {
-		frame = frameChunked
-		if minor == 0 {
-			frame, keep = frameClose, false
-		}
+	body, frame, untilClose := c.responseBody(uc, resp, isHead, minor)
+	reusable := poolable && !resp.close && !untilClose
+	if frame == frameClose {
+		keep = false
 	}
 	c.out = appendResponseHead(c.out[:0], resp, frame, keep, minor)
 	if frame == frameLength && int64(uc.in.buffered()) >= resp.contentLength && resp.contentLength <= copyBufSize {
@@ -474,6 +480,32 @@ func (c *clientConn) respond(uc *upstreamConn, resp *responseHead, isHead bool, 
 		uc.conn.Close()
 	}
 	return keep
+}
+
+// responseBody returns the reader of the response body and how the proxy
+// frames it for the client; untilClose says that the body ends with the
+// upstream's connection, which then cannot be reused.
+func (c *clientConn) responseBody(uc *upstreamConn, resp *responseHead, isHead bool, minor int) (body io.Reader, frame int, untilClose bool) {
+	switch {
+	case resp.bodyless(isHead):
+		return nil, frameNone, false
+	case resp.chunked:
+		c.respChunked = chunkedReader{in: uc.in}
+		body = &c.respChunked
+	case resp.contentLength == 0:
+		return nil, frameLength, false
+	case resp.contentLength > 0:
+		c.respLength = lengthReader{in: uc.in, left: resp.contentLength}
+		return &c.respLength, frameLength, false
+	default:
+		body, untilClose = uc.in, true
+	}
+	// A body of unknown length: chunked for HTTP/1.1 clients; an HTTP/1.0
+	// client reads it until the connection closes.
+	if minor == 0 {
+		return body, frameClose, untilClose
+	}
+	return body, frameChunked, untilClose
 }
 
 // tunnel answers the client's WebSocket handshake with the upstream's 101

@@ -61,78 +61,62 @@ func classify(name []byte) fieldKind {
 	return kindUnderscore
 }
 
+// namedFields are the field names the proxy treats specially, in lower
+// case, with their kind; X-Forwarded-* is matched by prefix.
+var namedFields = [...]struct {
+	name string
+	kind fieldKind
+}{
+	{"te", kindHop},
+	{"host", kindHost},
+	{"expect", kindExpect},
+	{"upgrade", kindUpgrade},
+	{"trailer", kindHop},
+	{"forwarded", kindForwarded},
+	{"x-real-ip", kindForwarding},
+	{"connection", kindConnection},
+	{"keep-alive", kindHop},
+	{"user-agent", kindUserAgent},
+	{"content-length", kindContentLength},
+	{"proxy-connection", kindHop},
+	{"transfer-encoding", kindTransferEncoding},
+	{"proxy-authenticate", kindHop},
+	{"proxy-authorization", kindHop},
+}
+
+// fieldsByLen indexes namedFields by the length of the name, so a name is
+// compared with the one or two of the same length only. Built once; never
+// written after.
+var fieldsByLen = func() (t [20][]uint8) {
+	for i, f := range namedFields {
+		t[len(f.name)] = append(t[len(f.name)], uint8(i))
+	}
+	return t
+}()
+
+const xForwarded = "x-forwarded-"
+
 // classifyName classifies a name without underscores.
 func classifyName(name []byte) fieldKind {
-	switch len(name) {
-	case 2:
-		if equalFold(name, "te") {
-			return kindHop
-		}
-	case 4:
-		if equalFold(name, "host") {
-			return kindHost
-		}
-	case 6:
-		if equalFold(name, "expect") {
-			return kindExpect
-		}
-	case 7:
-		if equalFold(name, "upgrade") {
-			return kindUpgrade
-		}
-		if equalFold(name, "trailer") {
-			return kindHop
-		}
-	case 9:
-		if equalFold(name, "forwarded") {
-			return kindForwarded
-		}
-		if equalFold(name, "x-real-ip") {
-			return kindForwarding
-		}
-	case 10:
-		if equalFold(name, "connection") {
-			return kindConnection
-		}
-		if equalFold(name, "keep-alive") {
-			return kindHop
-		}
-		if equalFold(name, "user-agent") {
-			return kindUserAgent
-		}
-	case 14:
-		if equalFold(name, "content-length") {
-			return kindContentLength
-		}
-	case 16:
-		if equalFold(name, "proxy-connection") {
-			return kindHop
-		}
-	case 17:
-		if equalFold(name, "transfer-encoding") {
-			return kindTransferEncoding
-		}
-	case 18:
-		if equalFold(name, "proxy-authenticate") {
-			return kindHop
-		}
-	case 19:
-		if equalFold(name, "proxy-authorization") {
-			return kindHop
+	if len(name) < len(fieldsByLen) {
+		for _, i := range fieldsByLen[len(name)] {
+			if f := &namedFields[i]; equalFold(name, f.name) {
+				return f.kind
+			}
 		}
 	}
-	if len(name) > len("x-forwarded-") && equalFold(name[:len("x-forwarded-")], "x-forwarded-") {
-		switch rest := name[len("x-forwarded-"):]; {
-		case equalFold(rest, "for"):
-			return kindXFF
-		case equalFold(rest, "host"):
-			return kindXFH
-		case equalFold(rest, "proto"):
-			return kindXFP
-		}
-		return kindForwarding
+	if len(name) <= len(xForwarded) || !equalFold(name[:len(xForwarded)], xForwarded) {
+		return kindOther
 	}
-	return kindOther
+	switch rest := name[len(xForwarded):]; {
+	case equalFold(rest, "for"):
+		return kindXFF
+	case equalFold(rest, "host"):
+		return kindXFH
+	case equalFold(rest, "proto"):
+		return kindXFP
+	}
+	return kindForwarding
 }
 
 // equalFold reports whether b equals the lower-case ASCII string s, ignoring

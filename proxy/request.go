@@ -148,17 +148,39 @@ func (h *requestHead) parse(b []byte) *clientError {
 	if err := h.parseRequestLine(line); err != nil {
 		return err
 	}
-	var (
-		sawClose, sawKeepAlive, sawUpgrade bool
-		upgradeValue                       []byte
-		expectFields, teFields, clFields   int
-		expectOther                        bool
-		te, cl                             []byte
-	)
+	var seen fieldsSeen
+	if err := h.parseFields(b, &seen); err != nil {
+		return err
+	}
+	if err := h.framing(&seen); err != nil {
+		return err
+	}
+	if err := h.connection(&seen); err != nil {
+		return err
+	}
+	if h.connNamed {
+		h.dropNamed()
+	}
+	return nil
+}
+
+// fieldsSeen is what the field lines said about framing and the
+// connection, for the checks that need all of them.
+type fieldsSeen struct {
+	close, keepAlive, upgrade bool   // Connection tokens
+	upgradeValue              []byte // the Upgrade field
+	expectOther               bool   // an expectation other than 100-continue
+	teFields, clFields        int
+	te, cl                    []byte // the last Transfer-Encoding and Content-Length
+}
+
+// parseFields parses the field lines after the request line.
+func (h *requestHead) parseFields(b []byte, seen *fieldsSeen) *clientError {
 	for {
+		var line []byte
 		line, b = nextLine(b)
 		if len(line) == 0 {
-			break
+			return nil
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			return errObsFold
@@ -170,96 +192,114 @@ func (h *requestHead) parse(b []byte) *clientError {
 		if len(h.fields) == maxFields {
 			return errTooManyFields
 		}
-		switch f.kind {
-		case kindHost:
-			h.host = f.value
-			h.hostFields++
-		case kindContentLength:
-			cl = f.value
-			clFields++
-		case kindTransferEncoding:
-			te = f.value
-			teFields++
-		case kindConnection:
-			tokens(f.value, func(t []byte) bool {
-				switch {
-				case equalFold(t, "close"):
-					sawClose = true
-				case equalFold(t, "keep-alive"):
-					sawKeepAlive = true
-				case equalFold(t, "upgrade"):
-					sawUpgrade = true
-				default:
-					h.connNamed = true
-				}
-				return true
-			})
-		case kindUpgrade:
-			upgradeValue = f.value
-		case kindExpect:
-			expectFields++
-			tokens(f.value, func(t []byte) bool {
-				if equalFold(t, "100-continue") {
-					h.expect = true
-				} else {
-					expectOther = true
-				}
-				return true
-			})
-		case kindUserAgent:
-			h.userAgent = f.value
-		default:
-			if forwardingKind(f.kind) {
-				h.forwarding = true
-			}
-		}
+		h.note(f, seen)
 		h.fields = append(h.fields, f)
 	}
+}
 
+// note records what one field says.
+func (h *requestHead) note(f field, seen *fieldsSeen) {
+	switch f.kind {
+	case kindHost:
+		h.host = f.value
+		h.hostFields++
+	case kindContentLength:
+		seen.cl = f.value
+		seen.clFields++
+	case kindTransferEncoding:
+		seen.te = f.value
+		seen.teFields++
+	case kindConnection:
+		h.connNamed = connectionTokens(f.value, seen) || h.connNamed
+	case kindUpgrade:
+		seen.upgradeValue = f.value
+	case kindExpect:
+		tokens(f.value, func(t []byte) bool {
+			if equalFold(t, "100-continue") {
+				h.expect = true
+			} else {
+				seen.expectOther = true
+			}
+			return true
+		})
+	case kindUserAgent:
+		h.userAgent = f.value
+	default:
+		if forwardingKind(f.kind) {
+			h.forwarding = true
+		}
+	}
+}
+
+// connectionTokens records the close, keep-alive and upgrade tokens of a
+// Connection value, and reports whether it names other fields.
+func connectionTokens(v []byte, seen *fieldsSeen) (namesFields bool) {
+	tokens(v, func(t []byte) bool {
+		switch {
+		case equalFold(t, "close"):
+			seen.close = true
+		case equalFold(t, "keep-alive"):
+			seen.keepAlive = true
+		case equalFold(t, "upgrade"):
+			seen.upgrade = true
+		default:
+			namesFields = true
+		}
+		return true
+	})
+	return namesFields
+}
+
+// framing checks the Host and the body's framing (RFC 9112 §6.3): one
+// Host, at most one Content-Length or one Transfer-Encoding of "chunked",
+// never both.
+func (h *requestHead) framing(seen *fieldsSeen) *clientError {
 	switch {
 	case h.hostFields > 1:
 		return errManyHosts
 	case h.hostFields == 0 && h.minor == 1:
 		return errNoHost
-	case clFields > 1:
+	case seen.clFields > 1:
 		return errManyLengths
-	case teFields > 0 && h.minor == 0:
+	case seen.teFields > 0 && h.minor == 0:
 		return errTransferEncoding10
-	case teFields > 1:
+	case seen.teFields > 1:
 		return errManyCodings
-	case teFields == 1 && clFields == 1:
+	case seen.teFields == 1 && seen.clFields == 1:
 		return errLengthAndCoding
 	}
-	if clFields == 1 {
-		n, ok := parseLength(cl)
+	if seen.clFields == 1 {
+		n, ok := parseLength(seen.cl)
 		if !ok {
 			return errBadLength
 		}
 		h.contentLength = n
 	}
-	if teFields == 1 {
-		if !equalFold(trimOWS(te), "chunked") {
+	if seen.teFields == 1 {
+		if !equalFold(trimOWS(seen.te), "chunked") {
 			return errUnknownCoding
 		}
 		h.chunked = true
 	}
+	return nil
+}
+
+// connection decides persistence, expectations and upgrades.
+func (h *requestHead) connection(seen *fieldsSeen) *clientError {
 	if h.minor == 0 {
-		h.close = sawClose || !sawKeepAlive
+		h.close = seen.close || !seen.keepAlive
 		h.expect = false // RFC 9110 §10.1.1: ignored from HTTP/1.0
-	} else {
-		h.close = sawClose
-		if expectOther {
-			return errExpectation
-		}
-		// RFC 6455: a WebSocket handshake is a GET with "Upgrade:
-		// websocket" named by Connection. Any other Upgrade (h2c first
-		// of all, whose tunnel would carry unchecked HTTP/2 requests)
-		// is dropped and the request served as a plain one.
-		h.upgrade = sawUpgrade && equalFold(trimOWS(upgradeValue), "websocket") && string(h.method) == http.MethodGet
+		return nil
 	}
-	if h.connNamed {
-		h.dropNamed()
+	h.close = seen.close
+	if seen.expectOther {
+		return errExpectation
 	}
+	// RFC 6455: a WebSocket handshake is a GET with "Upgrade: websocket"
+	// named by Connection. Any other Upgrade (h2c first of all, whose
+	// tunnel would carry unchecked HTTP/2 requests) is dropped and the
+	// request served as a plain one.
+	h.upgrade = seen.upgrade && equalFold(trimOWS(seen.upgradeValue), "websocket") && string(h.method) == http.MethodGet
 	return nil
 }
 
@@ -270,44 +310,90 @@ func (h *requestHead) parseRequestLine(line []byte) *clientError {
 		return errRequestLine
 	}
 	h.method, line = line[:sp], line[sp+1:]
-	if len(h.method) > 32 {
+	if !validMethod(h.method) {
 		return errMethod
-	}
-	for _, c := range h.method {
-		if (c < 'A' || c > 'Z') && c != '-' && c != '_' {
-			return errMethod
-		}
 	}
 	sp = bytes.IndexByte(line, ' ')
 	if sp <= 0 {
 		return errRequestLine
 	}
 	h.target, line = line[:sp], line[sp+1:]
-	for i, c := range h.target {
-		if c <= ' ' || c == 0x7f {
-			return errTarget
-		}
-		// An encoded NUL: nginx refuses it too; backends that decode
-		// paths into C strings cut them there.
-		if c == '%' && i+2 < len(h.target) && h.target[i+1] == '0' && h.target[i+2] == '0' {
-			return errTarget
-		}
+	if !validTarget(h.target) {
+		return errTarget
 	}
-	if len(line) != len("HTTP/1.1") || string(line[:5]) != "HTTP/" || line[6] != '.' ||
-		line[5] < '0' || line[5] > '9' || line[7] < '0' || line[7] > '9' {
-		return errVersion
+	minor, err := parseVersion(line)
+	if err != nil {
+		return err
 	}
-	if line[5] != '1' || line[7] > '1' {
-		return errVersionUnsupported
-	}
-	h.minor = int(line[7] - '0')
-
+	h.minor = minor
 	switch string(h.method) {
 	case http.MethodConnect:
 		return errConnect
 	case http.MethodTrace:
 		return errTrace
 	}
+	return h.splitTarget()
+}
+
+// validMethod: upper-case letters, '-' and '_', at most 32 of them.
+func validMethod(m []byte) bool {
+	if len(m) > 32 {
+		return false
+	}
+	for _, c := range m {
+		if (c < 'A' || c > 'Z') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// validTarget: no control bytes, spaces or DEL; in the path, every '%'
+// starts an escape of two hex digits (nginx refuses the rest with 400; Go's
+// server, and with it many upstreams, cannot parse them), and none encodes
+// NUL, which nginx refuses too: backends that decode paths into C strings
+// cut them there. The query is passed on as it is.
+func validTarget(t []byte) bool {
+	inPath := true
+	for i, c := range t {
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+		switch {
+		case c == '?':
+			inPath = false
+		case c != '%':
+		case i+2 < len(t) && t[i+1] == '0' && t[i+2] == '0':
+			return false
+		case inPath && (i+2 >= len(t) || notHex(t[i+1]) || notHex(t[i+2])):
+			return false
+		}
+	}
+	return true
+}
+
+// notHex reports whether c is not a hex digit.
+func notHex(c byte) bool {
+	return !('0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f')
+}
+
+// parseVersion parses "HTTP/1.0" or "HTTP/1.1" and returns the minor
+// version; another well-formed version is unsupported (505).
+func parseVersion(v []byte) (int, *clientError) {
+	if len(v) != len("HTTP/1.1") || string(v[:5]) != "HTTP/" || v[6] != '.' ||
+		v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9' {
+		return 0, errVersion
+	}
+	if v[5] != '1' || v[7] > '1' {
+		return 0, errVersionUnsupported
+	}
+	return int(v[7] - '0'), nil
+}
+
+// splitTarget splits the request target into path, and for the absolute
+// form ("http://host/path") the authority. Other forms ("*", the
+// authority form, other schemes) are refused.
+func (h *requestHead) splitTarget() *clientError {
 	switch t := h.target; {
 	case t[0] == '/':
 		h.path = t
@@ -320,7 +406,7 @@ func (h *requestHead) parseRequestLine(line []byte) *clientError {
 		h.absolute, h.authority, h.path = true, rest[:end], rest[end:]
 		h.slash = len(h.path) == 0 || h.path[0] != '/'
 	default:
-		return errTargetForm // "*", authority-form, another scheme
+		return errTargetForm
 	}
 	return nil
 }

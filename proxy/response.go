@@ -49,7 +49,34 @@ func (h *responseHead) parse(b []byte) error {
 	fields := h.fields[:0]
 	*h = responseHead{fields: fields, contentLength: -1}
 	line, b := nextLine(b)
-	// HTTP/1.x SP 3DIGIT [SP reason]
+	if err := h.parseStatusLine(line); err != nil {
+		return err
+	}
+	var seen fieldsSeen
+	if err := h.parseFields(b, &seen); err != nil {
+		return err
+	}
+	if seen.teFields > 0 {
+		if seen.teFields > 1 || !equalFold(trimOWS(seen.te), "chunked") {
+			return errUpstreamResponse("a transfer coding other than chunked")
+		}
+		h.chunked = true
+	} else if seen.clFields > 0 {
+		n, ok := parseLength(seen.cl)
+		if !ok {
+			return errUpstreamResponse("invalid Content-Length")
+		}
+		h.contentLength = n
+	}
+	h.close = seen.close || h.minor == 0 && !seen.keepAlive
+	if h.connNamed {
+		h.dropNamed()
+	}
+	return nil
+}
+
+// parseStatusLine parses HTTP/1.x SP 3DIGIT [SP reason].
+func (h *responseHead) parseStatusLine(line []byte) error {
 	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[7] < '0' || line[7] > '9' || line[8] != ' ' {
 		return errUpstreamResponse("malformed status line")
 	}
@@ -63,24 +90,28 @@ func (h *responseHead) parse(b []byte) error {
 	if h.status < 100 {
 		return errUpstreamResponse("status code below 100")
 	}
-	if len(line) > 12 {
-		if line[12] != ' ' {
-			return errUpstreamResponse("malformed status line")
-		}
-		h.reason = line[13:]
-		for _, c := range h.reason {
-			if !isValueByte[c] {
-				return errUpstreamResponse("invalid character in the reason phrase")
-			}
+	if len(line) == 12 {
+		return nil
+	}
+	if line[12] != ' ' {
+		return errUpstreamResponse("malformed status line")
+	}
+	h.reason = line[13:]
+	for _, c := range h.reason {
+		if !isValueByte[c] {
+			return errUpstreamResponse("invalid character in the reason phrase")
 		}
 	}
-	var sawClose, sawKeepAlive bool
-	var cl, te []byte
-	clFields, teFields := 0, 0
+	return nil
+}
+
+// parseFields parses the field lines after the status line.
+func (h *responseHead) parseFields(b []byte, seen *fieldsSeen) error {
 	for {
+		var line []byte
 		line, b = nextLine(b)
 		if len(line) == 0 {
-			break
+			return nil
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			return errUpstreamResponse("a folded header line")
@@ -94,61 +125,39 @@ func (h *responseHead) parse(b []byte) error {
 		}
 		switch f.kind {
 		case kindContentLength:
-			if clFields > 0 && !bytes.Equal(cl, f.value) {
+			if seen.clFields > 0 && !bytes.Equal(seen.cl, f.value) {
 				return errUpstreamResponse("conflicting Content-Length")
 			}
-			cl = f.value
-			clFields++
+			seen.cl = f.value
+			seen.clFields++
 		case kindTransferEncoding:
-			te = f.value
-			teFields++
+			seen.te = f.value
+			seen.teFields++
 		case kindConnection:
-			tokens(f.value, func(t []byte) bool {
-				switch {
-				case equalFold(t, "close"):
-					sawClose = true
-				case equalFold(t, "keep-alive"):
-					sawKeepAlive = true
-				case equalFold(t, "upgrade"):
-				default:
-					h.connNamed = true
-				}
-				return true
-			})
+			h.connNamed = connectionTokens(f.value, seen) || h.connNamed
 		case kindUpgrade:
 			h.upgrade = f.value
 		}
 		h.fields = append(h.fields, f)
 	}
-	if teFields > 0 {
-		if teFields > 1 || !equalFold(trimOWS(te), "chunked") {
-			return errUpstreamResponse("a transfer coding other than chunked")
+}
+
+// dropNamed marks the ordinary fields a Connection value names as
+// hop-by-hop (RFC 9110 §7.6.1).
+func (h *responseHead) dropNamed() {
+	for i := range h.fields {
+		if h.fields[i].kind != kindConnection {
+			continue
 		}
-		h.chunked = true
-	} else if clFields > 0 {
-		n, ok := parseLength(cl)
-		if !ok {
-			return errUpstreamResponse("invalid Content-Length")
-		}
-		h.contentLength = n
-	}
-	h.close = sawClose || h.minor == 0 && !sawKeepAlive
-	if h.connNamed {
-		for i := range h.fields {
-			if h.fields[i].kind != kindConnection {
-				continue
-			}
-			tokens(h.fields[i].value, func(t []byte) bool {
-				for j := range h.fields {
-					if f := &h.fields[j]; f.kind == kindOther && equalFoldBytes(f.name, t) {
-						f.kind = kindHop
-					}
+		tokens(h.fields[i].value, func(t []byte) bool {
+			for j := range h.fields {
+				if f := &h.fields[j]; f.kind == kindOther && equalFoldBytes(f.name, t) {
+					f.kind = kindHop
 				}
-				return true
-			})
-		}
+			}
+			return true
+		})
 	}
-	return nil
 }
 
 // bodyless reports whether a response to method carries no body whatever
