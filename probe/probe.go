@@ -154,32 +154,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return nil, fmt.Errorf("invalid URL %q: write the target as http://10.0.1.23:8000/health/", o.URL)
-	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	// A load balancer addresses a target by its IP: resolve a name first.
-	name := ""
-	ip, err := netip.ParseAddr(u.Hostname())
+	target, ip, port, name, err := resolveTarget(ctx, o.URL, o.Timeout)
 	if err != nil {
-		name = u.Hostname()
-		rctx, cancel := context.WithTimeout(ctx, o.Timeout)
-		ips, err := net.DefaultResolver.LookupNetIP(rctx, "ip", name)
-		cancel()
-		if err != nil || len(ips) == 0 {
-			return nil, fmt.Errorf("resolving %s: %v", name, err)
-		}
-		ip = ips[0].Unmap()
+		return nil, err
 	}
-	target := *u
-	target.Host = net.JoinHostPort(ip.String(), port)
 
 	res := &Result{}
-	res.Check = send(ctx, o.Timeout, &target, prof.host(ip, port), prof.userAgent, nil)
+	res.Check = send(ctx, o.Timeout, target, prof.host(ip, port), prof.userAgent, nil)
 	res.Healthy = res.Check.Err == nil && codes.Match(res.Check.Status)
 	if res.Healthy {
 		return res, nil
@@ -189,11 +170,41 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		compareHost = name
 	}
 	if compareHost != "" && res.Check.Err == nil && (res.Check.Status == 400 || res.Check.Status == 403 || res.Check.Status == 421) {
-		c := send(ctx, o.Timeout, &target, compareHost, prof.userAgent, nil)
+		c := send(ctx, o.Timeout, target, compareHost, prof.userAgent, nil)
 		res.Comparison = &c
 	}
 	res.Cause, res.Fix = diagnose(res, codes, compareHost)
 	return res, nil
+}
+
+// resolveTarget parses the target URL and, since a load balancer addresses
+// a target by its IP, resolves a name in it. It returns the URL with the
+// address in place of the name, the address, the port and the name ("" for
+// an address).
+func resolveTarget(ctx context.Context, raw string, timeout time.Duration) (*url.URL, netip.Addr, string, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return nil, netip.Addr{}, "", "", fmt.Errorf("invalid URL %q: write the target as http://10.0.1.23:8000/health/", raw)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	name := ""
+	ip, err := netip.ParseAddr(u.Hostname())
+	if err != nil {
+		name = u.Hostname()
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		ips, err := net.DefaultResolver.LookupNetIP(rctx, "ip", name)
+		cancel()
+		if err != nil || len(ips) == 0 {
+			return nil, netip.Addr{}, "", "", fmt.Errorf("resolving %s: %v", name, err)
+		}
+		ip = ips[0].Unmap()
+	}
+	target := *u
+	target.Host = net.JoinHostPort(ip.String(), port)
+	return &target, ip, port, name, nil
 }
 
 // send sends one check. tlsConf (nil: the default) is the client's TLS
@@ -241,46 +252,15 @@ func send(ctx context.Context, timeout time.Duration, u *url.URL, host, ua strin
 func diagnose(res *Result, codes Codes, compareHost string) (cause, fix string) {
 	c := res.Check
 	if c.Err != nil {
-		var ne net.Error
-		var re tls.RecordHeaderError
-		var ae tls.AlertError
-		switch {
-		case errors.As(c.Err, &re), strings.Contains(c.Err.Error(), "server gave HTTP response to HTTPS client"):
-			return "the target speaks plain HTTP on " + hostOfURL(c.URL) + ", not TLS",
-				"check over http://, or serve HTTPS there (hostguard proxy --tls-cert FILE --tls-key FILE, or --tls-self-signed): an HTTPS target group needs a TLS listener"
-		case errors.As(c.Err, &ae), strings.Contains(c.Err.Error(), "tls:"):
-			return "the TLS handshake with " + hostOfURL(c.URL) + " failed: " + c.Err.Error(),
-				"the target and the load balancer share no protocol version or cipher (hostguard serves TLS 1.2 and 1.3; the load balancer's security policy must allow one of them); the certificate is not the cause: load balancers do not verify their targets"
-		case errors.Is(c.Err, syscall.ECONNREFUSED):
-			return "connection refused: nothing listens on " + hostOfURL(c.URL),
-				"start the app, and make it listen on all interfaces (0.0.0.0 or the instance address), not only 127.0.0.1, on the port the target group uses"
-		case errors.As(c.Err, &ne) && ne.Timeout(), errors.Is(c.Err, context.DeadlineExceeded):
-			return "no answer in time from " + hostOfURL(c.URL),
-				"a security group or firewall drops the load balancer's packets to that port, or the app hangs on the health path; allow the load balancer's security group and make the health view answer fast"
-		}
-		return "the request failed: " + c.Err.Error(), "check that the URL is the target's address, port and scheme"
+		return diagnoseFailure(&c)
 	}
 	body := strings.ToLower(c.Body)
-	app := rejecter(body)
 	switch {
 	case c.Status == 400 && strings.Contains(body, "http request to an https server"):
 		return "the target speaks TLS on " + hostOfURL(c.URL) + " and got plain HTTP",
 			"check over https:// (an HTTPS target group), or serve plain HTTP there"
 	case c.Status == 400 || c.Status == 403 || c.Status == 421:
-		if other := res.Comparison; other != nil && other.Err == nil && codes.Match(other.Status) {
-			return fmt.Sprintf("allow-list problem: %s answered %d to the load balancer's Host %q but %d to Host %q; the app's Host allow list does not hold the address the load balancer uses", app, c.Status, c.Host, other.Status, other.Host),
-				"let the instance's own addresses in: add @self with hostguard (hostguard exec --allow " + compareHost + ",@self --env DJANGO_ALLOWED_HOSTS -- <your server>, or hostguard proxy --allow " + compareHost + ",@self in front of the app), or add the private address or its CIDR range to ALLOWED_HOSTS / config.hosts"
-		}
-		if res.Comparison != nil {
-			return fmt.Sprintf("%s answered %d to both Host %q and Host %q: the rejection is not about the load balancer's Host", app, c.Status, c.Host, res.Comparison.Host),
-				"look at the app's log for why it rejects the health path (CSRF, authentication, a path the app does not serve as GET)"
-		}
-		if app != "the app" {
-			return fmt.Sprintf("allow-list problem: %s rejected the load balancer's Host %q (%d)", app, c.Host, c.Status),
-				"add @self (hostguard exec or hostguard proxy) or the private address to the app's allow list; run again with --host <your domain> to confirm"
-		}
-		return fmt.Sprintf("the app answered %d to Host %q", c.Status, c.Host),
-			"if the app checks the Host, that is the allow-list problem: run again with --host <your domain> to compare, and add @self to the list"
+		return diagnoseRejection(res, codes, compareHost, rejecter(body))
 	case c.Status >= 300 && c.Status < 400:
 		fix := "health checks never follow redirects: serve the health path without one, or add the code to the target group's success codes (matcher)"
 		if strings.HasPrefix(c.Location, "https:") {
@@ -296,6 +276,48 @@ func diagnose(res *Result, codes Codes, compareHost string) (cause, fix string) 
 			"look at the app's log; a 502, 503 or 504 from a proxy in front means the app behind it is down or slow"
 	}
 	return fmt.Sprintf("status %d is not a success code", c.Status), "change the app's answer or the expected codes (--expect, the target group's matcher)"
+}
+
+// diagnoseFailure explains a check that got no HTTP answer.
+func diagnoseFailure(c *Exchange) (cause, fix string) {
+	var ne net.Error
+	var re tls.RecordHeaderError
+	var ae tls.AlertError
+	switch {
+	case errors.As(c.Err, &re), strings.Contains(c.Err.Error(), "server gave HTTP response to HTTPS client"):
+		return "the target speaks plain HTTP on " + hostOfURL(c.URL) + ", not TLS",
+			"check over http://, or serve HTTPS there (hostguard proxy --tls-cert FILE --tls-key FILE, or --tls-self-signed): an HTTPS target group needs a TLS listener"
+	case errors.As(c.Err, &ae), strings.Contains(c.Err.Error(), "tls:"):
+		return "the TLS handshake with " + hostOfURL(c.URL) + " failed: " + c.Err.Error(),
+			"the target and the load balancer share no protocol version or cipher (hostguard serves TLS 1.2 and 1.3; the load balancer's security policy must allow one of them); the certificate is not the cause: load balancers do not verify their targets"
+	case errors.Is(c.Err, syscall.ECONNREFUSED):
+		return "connection refused: nothing listens on " + hostOfURL(c.URL),
+			"start the app, and make it listen on all interfaces (0.0.0.0 or the instance address), not only 127.0.0.1, on the port the target group uses"
+	case errors.As(c.Err, &ne) && ne.Timeout(), errors.Is(c.Err, context.DeadlineExceeded):
+		return "no answer in time from " + hostOfURL(c.URL),
+			"a security group or firewall drops the load balancer's packets to that port, or the app hangs on the health path; allow the load balancer's security group and make the health view answer fast"
+	}
+	return "the request failed: " + c.Err.Error(), "check that the URL is the target's address, port and scheme"
+}
+
+// diagnoseRejection explains a 400, 403 or 421, written by app: the
+// allow-list problem when the comparison with the real name passed.
+func diagnoseRejection(res *Result, codes Codes, compareHost, app string) (cause, fix string) {
+	c := res.Check
+	if other := res.Comparison; other != nil && other.Err == nil && codes.Match(other.Status) {
+		return fmt.Sprintf("allow-list problem: %s answered %d to the load balancer's Host %q but %d to Host %q; the app's Host allow list does not hold the address the load balancer uses", app, c.Status, c.Host, other.Status, other.Host),
+			"let the instance's own addresses in: add @self with hostguard (hostguard exec --allow " + compareHost + ",@self --env DJANGO_ALLOWED_HOSTS -- <your server>, or hostguard proxy --allow " + compareHost + ",@self in front of the app), or add the private address or its CIDR range to ALLOWED_HOSTS / config.hosts"
+	}
+	if res.Comparison != nil {
+		return fmt.Sprintf("%s answered %d to both Host %q and Host %q: the rejection is not about the load balancer's Host", app, c.Status, c.Host, res.Comparison.Host),
+			"look at the app's log for why it rejects the health path (CSRF, authentication, a path the app does not serve as GET)"
+	}
+	if app != "the app" {
+		return fmt.Sprintf("allow-list problem: %s rejected the load balancer's Host %q (%d)", app, c.Host, c.Status),
+			"add @self (hostguard exec or hostguard proxy) or the private address to the app's allow list; run again with --host <your domain> to confirm"
+	}
+	return fmt.Sprintf("the app answered %d to Host %q", c.Status, c.Host),
+		"if the app checks the Host, that is the allow-list problem: run again with --host <your domain> to compare, and add @self to the list"
 }
 
 // rejecter recognises who wrote a rejection page.
