@@ -10,11 +10,13 @@
 # docker run -p 8080:8080 hostguard
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
-COPY go.mod go.sum ./
-RUN go mod download
+# The command is a module of its own (cmd/hostguard), which finds the
+# library, discover and proxy next to it through its replace directives;
+# GOWORK=off keeps the workspace's bench and examples modules, and their
+# dependencies, out of the image build.
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/hostguard ./cmd/hostguard
+RUN cd cmd/hostguard && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/hostguard .
 
 FROM scratch
 # CA certificates for https:// upstreams.
