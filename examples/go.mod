@@ -133,3 +133,5 @@ replace k8s.io/sample-controller => k8s.io/sample-controller v0.37.2
 replace k8s.io/streaming => k8s.io/streaming v0.37.2
 
 replace github.com/hostguard/hostguard/discover => ../discover
+
+replace k8s.io/cri-streaming => k8s.io/cri-streaming v0.37.2
