@@ -27,6 +27,10 @@ type gceTransport struct {
 // errNotMetadataServer is an answer without "Metadata-Flavor: Google".
 var errNotMetadataServer = errors.New(`the answer lacks "Metadata-Flavor: Google", so it did not come from the GCE metadata server`)
 
+// gceDefaultHost is the GCE metadata server's address, which is also the
+// VM's DNS server.
+const gceDefaultHost = "169.254.169.254"
+
 func (t gceTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.URL.Host, r.Host = t.host, t.host
@@ -55,7 +59,7 @@ type gceInterface struct {
 // never calls metadata.OnGCE, which probes 169.254.169.254 wherever it
 // runs.
 func (d *discoverer) gce(ctx context.Context, res *Result) error {
-	host := cmp.Or(d.o.GCEMetadataHost, d.getenv("GCE_METADATA_HOST"), "169.254.169.254")
+	host := cmp.Or(d.o.GCEMetadataHost, d.getenv("GCE_METADATA_HOST"), gceDefaultHost)
 	hc := d.newClient()
 	hc.Transport = gceTransport{host: host, base: hc.Transport}
 	client := metadata.NewWithOptions(&metadata.Options{Client: hc})

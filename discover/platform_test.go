@@ -20,11 +20,11 @@ import (
 // instance/network-interfaces/ of a VM behind a passthrough Network Load
 // Balancer (one IPv4 and one IPv6 forwarding rule) with a second NIC, in
 // the documented form.
-const gcePayload = `[{"accessConfigs":[{"externalIp":"34.72.10.20","type":"ONE_TO_ONE_NAT"}],"dnsServers":["169.254.169.254"],` +
+const gcePayload = `[{"accessConfigs":[{"externalIp":"34.72.10.20","type":"ONE_TO_ONE_NAT"}],"dnsServers":["` + gceDefaultHost + `"],` +
 	`"forwardedIps":["35.202.117.8"],"forwardedIpv6s":["2600:1900:4000:b1c:8000::/96"],"gateway":"10.128.0.1",` +
 	`"ip":"10.128.0.9","ipAliases":["10.4.0.0/24"],"ipv6s":["2600:1900:4000:b1c:0:3::"],"mac":"42:01:0a:80:00:09","mtu":1460,` +
 	`"network":"projects/123456789012/networks/default","subnetmask":"255.255.240.0","targetInstanceIps":[]},` +
-	`{"accessConfigs":[],"dnsServers":["169.254.169.254"],"forwardedIps":[],"gateway":"10.130.0.1","ip":"10.130.0.4",` +
+	`{"accessConfigs":[],"dnsServers":["` + gceDefaultHost + `"],"forwardedIps":[],"gateway":"10.130.0.1","ip":"10.130.0.4",` +
 	`"ipAliases":[],"mac":"42:01:0a:82:00:04","mtu":1460,"network":"projects/123456789012/networks/backend",` +
 	`"subnetmask":"255.255.240.0","targetInstanceIps":[]}]`
 
@@ -78,7 +78,7 @@ func TestGCEWithoutMetadataFlavor(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Metadata-Flavor: Google") || !strings.Contains(err.Error(), "captive portal") {
 		t.Errorf("an answer without Metadata-Flavor: %v", err)
 	}
-	if err != nil && strings.Contains(err.Error(), "169.254.169.254") {
+	if err != nil && strings.Contains(err.Error(), gceDefaultHost) {
 		t.Errorf("the error names an address that was not asked: %v", err)
 	}
 }
