@@ -176,6 +176,17 @@ type fieldsSeen struct {
 
 // parseFields parses the field lines after the request line.
 func (h *requestHead) parseFields(b []byte, seen *fieldsSeen) *clientError {
+	return eachField(b, &h.fields, func(f field) *clientError {
+		h.note(f, seen)
+		return nil
+	})
+}
+
+// eachField parses the field lines of b, up to the empty line that ends a
+// head, calls note with each and appends it to fields. A folded line
+// (obs-fold), a malformed field and more than maxFields fields are errors,
+// as is what note returns.
+func eachField(b []byte, fields *[]field, note func(field) *clientError) *clientError {
 	for {
 		var line []byte
 		line, b = nextLine(b)
@@ -189,11 +200,13 @@ func (h *requestHead) parseFields(b []byte, seen *fieldsSeen) *clientError {
 		if err != nil {
 			return err
 		}
-		if len(h.fields) == maxFields {
+		if len(*fields) == maxFields {
 			return errTooManyFields
 		}
-		h.note(f, seen)
-		h.fields = append(h.fields, f)
+		if err := note(f); err != nil {
+			return err
+		}
+		*fields = append(*fields, f)
 	}
 }
 

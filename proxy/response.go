@@ -107,26 +107,11 @@ func (h *responseHead) parseStatusLine(line []byte) error {
 
 // parseFields parses the field lines after the status line.
 func (h *responseHead) parseFields(b []byte, seen *fieldsSeen) error {
-	for {
-		var line []byte
-		line, b = nextLine(b)
-		if len(line) == 0 {
-			return nil
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return errUpstreamResponse("a folded header line")
-		}
-		f, cerr := parseField(line)
-		if cerr != nil {
-			return errUpstreamResponse(cerr.text)
-		}
-		if len(h.fields) == maxFields {
-			return errUpstreamResponse("more than 256 header fields")
-		}
+	err := eachField(b, &h.fields, func(f field) *clientError {
 		switch f.kind {
 		case kindContentLength:
 			if seen.clFields > 0 && !bytes.Equal(seen.cl, f.value) {
-				return errUpstreamResponse("conflicting Content-Length")
+				return errConflictingLength
 			}
 			seen.cl = f.value
 			seen.clFields++
@@ -138,9 +123,16 @@ func (h *responseHead) parseFields(b []byte, seen *fieldsSeen) error {
 		case kindUpgrade:
 			h.upgrade = f.value
 		}
-		h.fields = append(h.fields, f)
+		return nil
+	})
+	if err != nil {
+		return errUpstreamResponse(err.text)
 	}
+	return nil
 }
+
+// errConflictingLength: an upstream's Content-Length fields disagree.
+var errConflictingLength = badRequest("conflicting Content-Length")
 
 // dropNamed marks the ordinary fields a Connection value names as
 // hop-by-hop (RFC 9110 §7.6.1).
