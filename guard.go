@@ -351,7 +351,7 @@ func (g *Guard) entryOf(h *host) string {
 			}
 		}
 	}
-	e, _ := g.decide("", h, ReasonNone)
+	e, _ := g.match(h)
 	return e
 }
 
@@ -371,6 +371,12 @@ func (g *Guard) decide(value string, h *host, parsed Reason) (string, Reason) {
 		}
 		return "", parsed
 	}
+	return g.match(h)
+}
+
+// match matches a well-formed host against what the fast paths do not look
+// up, @self last.
+func (g *Guard) match(h *host) (string, Reason) {
 	if e, ok := g.list.matchParsed(h); ok {
 		return e, ReasonNone
 	}
