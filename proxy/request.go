@@ -466,21 +466,25 @@ func parseLength(v []byte) (int64, bool) {
 }
 
 // dropNamed marks the fields that a Connection value names as hop-by-hop
-// (RFC 9110 §7.6.1). It runs only when Connection names any.
+// (RFC 9110 §7.6.1). It runs only when Connection names any. Framing and
+// the Host are the proxy's own and are never dropped this way.
 func (h *requestHead) dropNamed() {
-	for i := range h.fields {
-		if h.fields[i].kind != kindConnection {
+	markNamedHop(h.fields, func(k fieldKind) bool {
+		return k != kindConnection && k != kindHost && k != kindContentLength && k != kindTransferEncoding
+	})
+}
+
+// markNamedHop marks as kindHop every field that a Connection field names,
+// when its kind may be dropped.
+func markNamedHop(fields []field, droppable func(fieldKind) bool) {
+	for i := range fields {
+		if fields[i].kind != kindConnection {
 			continue
 		}
-		tokens(h.fields[i].value, func(t []byte) bool {
-			for j := range h.fields {
-				if f := &h.fields[j]; f.kind != kindConnection && equalFoldBytes(f.name, t) {
-					switch f.kind {
-					case kindHost, kindContentLength, kindTransferEncoding:
-						// framing and the host are the proxy's own
-					default:
-						f.kind = kindHop
-					}
+		tokens(fields[i].value, func(t []byte) bool {
+			for j := range fields {
+				if f := &fields[j]; droppable(f.kind) && equalFoldBytes(f.name, t) {
+					f.kind = kindHop
 				}
 			}
 			return true

@@ -137,19 +137,7 @@ var errConflictingLength = badRequest("conflicting Content-Length")
 // dropNamed marks the ordinary fields a Connection value names as
 // hop-by-hop (RFC 9110 §7.6.1).
 func (h *responseHead) dropNamed() {
-	for i := range h.fields {
-		if h.fields[i].kind != kindConnection {
-			continue
-		}
-		tokens(h.fields[i].value, func(t []byte) bool {
-			for j := range h.fields {
-				if f := &h.fields[j]; f.kind == kindOther && equalFoldBytes(f.name, t) {
-					f.kind = kindHop
-				}
-			}
-			return true
-		})
-	}
+	markNamedHop(h.fields, func(k fieldKind) bool { return k == kindOther })
 }
 
 // bodyless reports whether a response to method carries no body whatever
