@@ -59,15 +59,7 @@ func TestDjangoReadme(t *testing.T) {
 		},
 	}
 	r := &readmeRun{t: t, dir: "django", handlers: handlers}
-	cmds := readmeCommands(string(read(t, "django/README.md")))
-	for i, c := range cmds {
-		filled, err := fill(c, awsValues)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmds[i] = filled
-	}
-	report(t, r.run(cmds))
+	report(t, r.run(filledCommands(t, "django/README.md")))
 }
 
 func TestGoappReadme(t *testing.T) {
@@ -108,29 +100,10 @@ func TestGoappReadme(t *testing.T) {
 			return fmt.Errorf("goapp %v: not healthy: %v\n%s", args, err, out)
 		},
 	}}
-	cmds := readmeCommands(string(read(t, "goapp/README.md")))
-	for i, c := range cmds {
-		filled, err := fill(c, awsValues)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmds[i] = filled
-	}
-	report(t, r.run(cmds))
+	report(t, r.run(filledCommands(t, "goapp/README.md")))
 }
 
 func TestExamplesReadme(t *testing.T) {
 	r := &readmeRun{t: t, dir: "."}
-	cmds := readmeCommands(string(read(t, "README.md")))
-	for i, c := range cmds {
-		filled, err := fill(c, awsValues)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmds[i] = filled
-	}
-	if len(cmds) == 0 {
-		t.Fatal("no commands in examples/README.md")
-	}
-	report(t, r.run(cmds))
+	report(t, r.run(filledCommands(t, "README.md")))
 }

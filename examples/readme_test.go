@@ -87,6 +87,25 @@ func shellWords(s string) ([]string, error) {
 	return words, nil
 }
 
+// filledCommands returns the commands of a README (a path relative to
+// examples/) with their placeholders filled from awsValues. A README
+// without commands fails the test.
+func filledCommands(t *testing.T, readme string) []string {
+	t.Helper()
+	cmds := readmeCommands(string(read(t, readme)))
+	if len(cmds) == 0 {
+		t.Fatalf("no commands in examples/%s", readme)
+	}
+	for i, c := range cmds {
+		filled, err := fill(c, awsValues)
+		if err != nil {
+			t.Fatalf("examples/%s: %v", readme, err)
+		}
+		cmds[i] = filled
+	}
+	return cmds
+}
+
 // fill replaces the placeholders of s with values; an unknown placeholder
 // is an error, so that every one a README uses is declared here.
 func fill(s string, values map[string]string) (string, error) {
