@@ -70,24 +70,9 @@ func runMatch(e *env, args []string) int {
 		inputs = []string{"-"}
 	}
 	for _, name := range inputs {
-		var r io.Reader = e.stdin
-		if name != "-" {
-			file, err := os.Open(name)
-			if err != nil {
-				out.Flush()
-				return fail(exitUsage, "cannot read %q: %v; name a readable log file, or - (or nothing) for standard input",
-					name, errors.Unwrap(err))
-			}
-			defer file.Close()
-			r = file
-		}
-		c, err := hostlog.Read(r, f, m.check)
-		m.counts.Lines += c.Lines
-		m.counts.Records += c.Records
-		m.counts.Skipped += c.Skipped
-		if err != nil {
+		if err := m.read(name, e.stdin); err != nil {
 			out.Flush()
-			return fail(exitUsage, "reading %s: %v", inputName(name), err)
+			return fail(exitUsage, "%v", err)
 		}
 	}
 	if *summary {
@@ -99,11 +84,27 @@ func runMatch(e *env, args []string) int {
 	return exitOK
 }
 
-func inputName(name string) string {
-	if name == "-" {
-		return "standard input"
+// read checks the hosts of one input, a file or "-" for stdin, and closes
+// the file before the next one is opened: an S3 bucket's worth of logs is
+// thousands of files.
+func (m *matcher) read(name string, stdin io.Reader) error {
+	r, what := stdin, "standard input"
+	if name != "-" {
+		file, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("cannot read %q: %w; name a readable log file, or - (or nothing) for standard input",
+				name, errors.Unwrap(err))
+		}
+		defer file.Close()
+		r, what = file, name
 	}
-	return name
+	c, err := hostlog.Read(r, m.format, m.check)
+	m.counts.Lines += c.Lines
+	m.counts.Skipped += c.Skipped
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", what, err)
+	}
+	return nil
 }
 
 // matcher checks the hosts of one run and keeps what the summary needs.
