@@ -1,6 +1,13 @@
 # hostguard's image: a static binary on scratch, run as a non-root user. The
 # deployment examples run it beside the app (ECS, Kubernetes) or copy the
-# binary from it (Elastic Beanstalk Docker). Build and push it to ECR:
+# binary from it (Elastic Beanstalk Docker).
+#
+# Release images do not come from this file: packaging/image/build writes
+# each release's image (linux/amd64 and linux/arm64 under one index, the
+# same files and settings as below plus OCI labels, reproducible byte for
+# byte) as an OCI archive from the release binaries, without Docker;
+# docs/container.md says how to load, run and push it. This file is for
+# building your own from a checkout with Docker. Build and push it to ECR:
 #
 #   docker build --platform linux/amd64 --build-arg VERSION=1.0.0 \
 #     -t <account-id>.dkr.ecr.<region>.amazonaws.com/hostguard:1.0.0 .
