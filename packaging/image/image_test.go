@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -393,4 +394,74 @@ func TestRunFlags(t *testing.T) {
 			t.Errorf("mkimage %q: exit %d, output %q; want exit %d and %q", tc.args, code, stdout.String()+stderr.String(), tc.code, tc.want)
 		}
 	}
+}
+
+// TestMatchesDockerfile keeps the release image and the repository's
+// Dockerfile, which people build with Docker, alike: the last stage's
+// files, user, port, entrypoint and command.
+func TestMatchesDockerfile(t *testing.T) {
+	b, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage := string(b)[strings.LastIndex(string(b), "\nFROM "):]
+	got := map[string][]string{}
+	for _, line := range strings.Split(stage, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		instr, rest, _ := strings.Cut(line, " ")
+		got[instr] = append(got[instr], rest)
+	}
+	idx, err := Index(testSpec(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.Image(mustManifest(t, idx).Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := im.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cf.Config
+	jsonForm := func(v []string) string {
+		b, _ := json.Marshal(v)
+		return strings.ReplaceAll(string(b), `","`, `", "`)
+	}
+	var ports []string
+	for p := range c.ExposedPorts {
+		ports = append(ports, strings.TrimSuffix(p, "/tcp"))
+	}
+	want := map[string][]string{
+		"FROM":       {"scratch"},
+		"USER":       {c.User},
+		"EXPOSE":     ports,
+		"ENTRYPOINT": {jsonForm(c.Entrypoint)},
+		"CMD":        {jsonForm(c.Cmd)},
+	}
+	for instr, w := range want {
+		if !slices.Equal(got[instr], w) {
+			t.Errorf("Dockerfile's last stage has %s %q, the release image %q", instr, got[instr], w)
+		}
+	}
+	var copied []string
+	for _, c := range got["COPY"] {
+		f := strings.Fields(c)
+		copied = append(copied, f[len(f)-1])
+	}
+	slices.Sort(copied)
+	if w := []string{"/" + caPath, "/" + binaryPath}; !slices.Equal(copied, w) {
+		t.Errorf("Dockerfile's last stage copies to %q, the release image holds %q", copied, w)
+	}
+}
+
+func mustManifest(t *testing.T, idx v1.ImageIndex) *v1.IndexManifest {
+	t.Helper()
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
