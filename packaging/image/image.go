@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ const (
 	annTitle       = "org.opencontainers.image.title"
 	annDescription = "org.opencontainers.image.description"
 )
+
+// tagPattern is the grammar of a tag in an image reference (the
+// distribution spec's), which the version becomes.
+var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // platforms are the images of the index, in its order. Go's arm64 port
 // targets ARMv8.0, hence the variant.
@@ -77,8 +82,8 @@ func (s *Spec) validate() error {
 	if len(s.CACerts) == 0 || !bytes.Contains(s.CACerts, []byte("-----BEGIN CERTIFICATE-----")) {
 		return errors.New("the CA bundle holds no PEM certificate")
 	}
-	if strings.ContainsAny(s.Version, " \t\n/:@") {
-		return fmt.Errorf("version %q cannot be an image tag: use a form such as v0.1.0", s.Version)
+	if !tagPattern.MatchString(s.Version) {
+		return fmt.Errorf("version %q cannot be an image tag (letters, digits, '_', '.', '-'; no '+' or '/'): use a form such as v0.1.0", s.Version)
 	}
 	return nil
 }

@@ -327,6 +327,7 @@ func TestBadInput(t *testing.T) {
 		}, "not an ELF executable"},
 		{"no time", func(t *testing.T, s *Spec) { s.Created = time.Time{} }, "SOURCE_DATE_EPOCH"},
 		{"version with slash", func(t *testing.T, s *Spec) { s.Version = "cmd/hostguard/v0.1.0" }, `version "cmd/hostguard/v0.1.0" cannot be an image tag`},
+		{"version with build metadata", func(t *testing.T, s *Spec) { s.Version = "v0.1.0+dirty" }, `version "v0.1.0+dirty" cannot be an image tag`},
 		{"no revision", func(t *testing.T, s *Spec) { s.Revision = "" }, "no revision"},
 		{"no certificates", func(t *testing.T, s *Spec) { s.CACerts = []byte("not PEM") }, "no PEM certificate"},
 	} {
