@@ -48,14 +48,16 @@ const (
 // distribution spec's), which the version becomes.
 var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
-// platforms are the images of the index, in its order. Go's arm64 port
-// targets ARMv8.0, hence the variant.
-var platforms = []v1.Platform{
-	{OS: "linux", Architecture: "amd64"},
-	{OS: "linux", Architecture: "arm64", Variant: "v8"},
+// platforms returns the images of the index, in its order. Go's arm64
+// port targets ARMv8.0, hence the variant.
+func platforms() []v1.Platform {
+	return []v1.Platform{
+		{OS: "linux", Architecture: "amd64"},
+		{OS: "linux", Architecture: "arm64", Variant: "v8"},
+	}
 }
 
-// Spec is what the image is made of. Every field is required.
+// Spec is what the image is made of. Every field but CAOrigin is required.
 type Spec struct {
 	Version  string    // the release, such as v0.1.0
 	Name     string    // the reference podman load tags it with, without the tag: localhost/hostguard
@@ -249,7 +251,7 @@ func Index(s *Spec) (v1.ImageIndex, error) {
 		return nil, err
 	}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, p := range platforms {
+	for _, p := range platforms() {
 		img, err := image(s, p, ca)
 		if err != nil {
 			return nil, err
