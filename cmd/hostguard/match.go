@@ -204,7 +204,7 @@ func (m *matcher) writeSummary() {
 			if host == "" {
 				host = `""`
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.count, host, r.d.Reason, admittedBy(r.d))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.count, host, r.d.Reason, admittedBy(r.d, m.format))
 		}
 		tw.Flush()
 		fmt.Fprintln(m.out)
@@ -227,8 +227,11 @@ func (m *matcher) writeSummary() {
 }
 
 // admittedBy names the entry that would admit a rejected host, or says why
-// none would.
-func admittedBy(d hostguard.Decision) string {
+// none would. What a private address is depends on the log: ALB access logs
+// hold no health checks (Elastic Load Balancing does not log them), so
+// there it is a client inside the VPC; in Django's log or a list of Hosts
+// it may be a health check addressed to an instance.
+func admittedBy(d hostguard.Decision, f hostlog.Format) string {
 	switch {
 	case d.Reason == hostguard.ReasonEmpty:
 		return "--allow-empty (AllowEmptyHost)"
@@ -241,7 +244,10 @@ func admittedBy(d hostguard.Decision) string {
 	}
 	if a, err := netip.ParseAddr(name); err == nil {
 		if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
-			return "@self, if it is this instance's address; else " + name
+			if f == hostlog.ALB {
+				return name + " (a private address: a client inside the VPC; ALB access logs hold no health checks)"
+			}
+			return "@self, if it is this instance's address (a health check); else " + name
 		}
 		return name + " (a public address: a scanner, or a client that skips DNS)"
 	}
