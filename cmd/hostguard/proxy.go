@@ -21,8 +21,6 @@ import (
 	"github.com/hostguard/hostguard/proxy"
 )
 
-const proxyArgs = "--allow LIST [--listen ADDR] [--upstream URL] [--canonical-host H] [--trusted-proxy CIDR] [--metrics ADDR] [discovery flags]"
-
 // proxyConfig is what the flags of hostguard proxy ask for.
 type proxyConfig struct {
 	allow, trusted                          []string
@@ -36,10 +34,28 @@ type proxyConfig struct {
 	discovery                               discover.Options
 }
 
-// parseProxyFlags reads the flags and environment of hostguard proxy. It
-// returns the exit code when the command must stop (help, a usage error).
-func parseProxyFlags(e *env, args []string) (*proxyConfig, int, bool) {
-	ef := newEnvFlags(e, "proxy", proxyArgs)
+func proxyCommand(e *env) subcommand {
+	return subcommand{
+		use:   "proxy --allow LIST [--listen ADDR] [--upstream URL] [--canonical-host H] [--trusted-proxy CIDR] [--metrics ADDR] [discovery flags]",
+		short: "serve a reverse proxy that puts the allow list in front of an application",
+		define: func(f *flagSet) func([]string) int {
+			parse := defineProxyFlags(f)
+			return func(args []string) int {
+				cfg, code, ok := parse(args)
+				if !ok {
+					return code
+				}
+				return runProxy(e, cfg)
+			}
+		},
+	}
+}
+
+// defineProxyFlags registers the flags of hostguard proxy and returns what
+// turns them, once parsed, into its configuration, or the exit code when
+// the command must stop.
+func defineProxyFlags(ef *flagSet) func(args []string) (*proxyConfig, int, bool) {
+	e := ef.e
 	allow := ef.list("allow", "HOSTGUARD_ALLOW", "allow list entries, such as lhy.kr,@self (required)")
 	listen := ef.str("listen", "HOSTGUARD_LISTEN", ":8080", "address to serve on")
 	upstream := ef.str("upstream", "HOSTGUARD_UPSTREAM", "", "the application, such as http://127.0.0.1:8000; empty serves a built-in echo backend")
@@ -61,41 +77,43 @@ func parseProxyFlags(e *env, args []string) (*proxyConfig, int, bool) {
 	allowMissing := ef.boolean("allow-missing", "HOSTGUARD_ALLOW_MISSING", "start with the listed names only when discovery of @self fails, and keep retrying")
 	refresh := ef.duration("refresh", "HOSTGUARD_REFRESH", 0, "rediscover @self this often (0: only at start and on SIGHUP)")
 	logFormat := ef.str("log-format", "HOSTGUARD_LOG_FORMAT", "text", "text or json")
+	ef.choices("log-format", "text", "json")
 	tlsCert := ef.str("tls-cert", "HOSTGUARD_TLS_CERT", "", "serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP")
 	tlsKey := ef.str("tls-key", "HOSTGUARD_TLS_KEY", "", "the PEM private key of --tls-cert")
 	tlsSelf := ef.boolean("tls-self-signed", "HOSTGUARD_TLS_SELF_SIGNED", "serve HTTPS with a certificate made at start for the canonical host and @self, for load balancers that do not verify their targets (ALB, NLB)")
-	check := ef.fs.Bool("check", false, "validate the flags and the list and exit without discovering or serving")
+	// A check is a one-off: a variable that made every start a check
+	// would never serve.
+	check := ef.boolean("check", "", "validate the flags and the list and exit without discovering or serving")
 	df := addDiscoveryFlags(ef)
-	if code, ok := ef.parse(args); !ok {
-		return nil, code, false
+	return func(args []string) (*proxyConfig, int, bool) {
+		fail := e.failer("proxy")
+		switch {
+		case len(args) > 0:
+			return nil, fail(exitUsage, "unexpected argument %q", args[0]), false
+		case len(*allow) == 0:
+			return nil, fail(exitUsage, "no allow list; pass --allow, for example --allow example.com,@self"), false
+		case (*tlsCert == "") != (*tlsKey == ""):
+			return nil, fail(exitUsage, "--tls-cert and --tls-key go together: give both, or --tls-self-signed"), false
+		case *tlsSelf && *tlsCert != "":
+			return nil, fail(exitUsage, "--tls-self-signed and --tls-cert exclude each other: pick one"), false
+		}
+		dopts, err := df.options(e)
+		if err != nil {
+			return nil, fail(exitUsage, "%v", err), false
+		}
+		return &proxyConfig{
+			allow: *allow, trusted: *trusted, listen: *listen, upstream: *upstream, canonical: *canonical,
+			metricsAddr: *metricsAddr, logFormat: *logFormat, tlsCert: *tlsCert, tlsKey: *tlsKey,
+			allowEmpty: *allowEmpty, reportOnly: *reportOnly, keepUnderscore: *keepUnderscore,
+			allowMissing: *allowMissing, tlsSelf: *tlsSelf, check: *check, refresh: *refresh,
+			dialTimeout: *dialTimeout, respTimeout: *respTimeout, tunnelIdle: *tunnelIdle,
+			server: proxy.ServerOptions{
+				ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write, BodyTimeout: *body,
+				MaxHeaderBytes: *maxHeader, Grace: *grace,
+			},
+			discovery: dopts,
+		}, 0, true
 	}
-	fail := e.failer("proxy")
-	switch {
-	case ef.fs.NArg() > 0:
-		return nil, fail(exitUsage, "unexpected argument %q", ef.fs.Arg(0)), false
-	case len(*allow) == 0:
-		return nil, fail(exitUsage, "no allow list; pass --allow, for example --allow example.com,@self"), false
-	case (*tlsCert == "") != (*tlsKey == ""):
-		return nil, fail(exitUsage, "--tls-cert and --tls-key go together: give both, or --tls-self-signed"), false
-	case *tlsSelf && *tlsCert != "":
-		return nil, fail(exitUsage, "--tls-self-signed and --tls-cert exclude each other: pick one"), false
-	}
-	dopts, err := df.options(e)
-	if err != nil {
-		return nil, fail(exitUsage, "%v", err), false
-	}
-	return &proxyConfig{
-		allow: *allow, trusted: *trusted, listen: *listen, upstream: *upstream, canonical: *canonical,
-		metricsAddr: *metricsAddr, logFormat: *logFormat, tlsCert: *tlsCert, tlsKey: *tlsKey,
-		allowEmpty: *allowEmpty, reportOnly: *reportOnly, keepUnderscore: *keepUnderscore,
-		allowMissing: *allowMissing, tlsSelf: *tlsSelf, check: *check, refresh: *refresh,
-		dialTimeout: *dialTimeout, respTimeout: *respTimeout, tunnelIdle: *tunnelIdle,
-		server: proxy.ServerOptions{
-			ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write, BodyTimeout: *body,
-			MaxHeaderBytes: *maxHeader, Grace: *grace,
-		},
-		discovery: dopts,
-	}, 0, true
 }
 
 // proxyRun is a proxy built from its configuration, ready to serve.
@@ -164,11 +182,7 @@ func (r *proxyRun) scheme() string {
 	return "http"
 }
 
-func runProxy(e *env, args []string) int {
-	cfg, code, ok := parseProxyFlags(e, args)
-	if !ok {
-		return code
-	}
+func runProxy(e *env, cfg *proxyConfig) int {
 	fail := e.failer("proxy")
 	r, err := cfg.build(e)
 	if err != nil {
