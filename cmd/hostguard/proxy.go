@@ -186,9 +186,8 @@ func runProxy(e *env, cfg *proxyConfig) int {
 	fail := e.failer("proxy")
 	r, err := cfg.build(e)
 	if err != nil {
-		// The proxy package's errors start with its name; the command's
-		// name is enough.
-		return fail(exitUsage, "%s", strings.TrimPrefix(err.Error(), "proxy: "))
+		// The library's errors start with its name; the command's is enough.
+		return fail(exitUsage, "%s", errText(err))
 	}
 	if cfg.check {
 		fmt.Fprintf(e.stdout, "ok: would serve %s on %s for %s, allow %s, canonical host %q\n",
