@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -125,6 +126,7 @@ type proxyRun struct {
 	metrics *proxy.Metrics     // nil without --metrics
 	cert    *proxy.Certificate // nil for plain HTTP
 	up      *url.URL           // nil: the echo backend
+	ready   *readiness         // what /readyz answers
 }
 
 // build makes the logger, the Guard, the proxy and the certificate. Its
@@ -204,9 +206,17 @@ func runProxy(e *env, cfg *proxyConfig) int {
 	return r.serve(ctx, fail)
 }
 
-// serve discovers @self, starts the listeners and serves until ctx ends.
+// serve starts the metrics listener (so that /readyz answers 503 while
+// @self is discovered), discovers @self, starts the proxy's listener and
+// serves until ctx ends.
 func (r *proxyRun) serve(ctx context.Context, fail func(int, string, ...any) int) int {
 	cfg, log := r.cfg, r.log
+	r.ready = newReadiness(r.up, cfg.dialTimeout, len(r.guard.Entries()))
+	if r.metrics != nil {
+		if err := r.serveMetrics(ctx); err != nil {
+			return fail(exitFail, "%v", err)
+		}
+	}
 	retry, err := r.fillSelf(ctx)
 	if err != nil {
 		return fail(exitFail, "not starting: discovery of @self failed: %s\n(start with the listed names only with --allow-missing)", flagWords(err))
@@ -214,18 +224,13 @@ func (r *proxyRun) serve(ctx context.Context, fail func(int, string, ...any) int
 	if cfg.tlsSelf {
 		r.selfSign()
 	}
-	go keepSelf(ctx, r.guard, cfg.discovery, retry, log, r.metrics, r.onHUP)
+	go keepSelf(ctx, r.guard, cfg.discovery, retry, log, r.metrics, r.ready, r.onHUP)
 
 	l, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fail(exitFail, "listening on %s: %v", cfg.listen, err)
 	}
-	if r.metrics != nil {
-		if err := r.serveMetrics(ctx); err != nil {
-			l.Close()
-			return fail(exitFail, "%v", err)
-		}
-	}
+	r.ready.setListening(l.Addr().String())
 	if r.guard.ReportOnly() {
 		log.Warn("hostguard proxy: REPORT-ONLY: nothing is enforced; requests the list rejects are logged, counted (enforced=\"false\") and passed on to the application")
 	}
@@ -235,7 +240,7 @@ func (r *proxyRun) serve(ctx context.Context, fail func(int, string, ...any) int
 		so.TLSConfig = r.cert.TLSConfig()
 	}
 	log.Info("hostguard proxy: serving", "listen", l.Addr().String(), "scheme", r.scheme(), "upstream", upstreamName(r.up),
-		"allow", strings.Join(r.guard.Entries(), ","), "canonical_host", r.proxy.Canonical(), "self", fmt.Sprint(r.guard.Self()),
+		"allow", strings.Join(r.guard.Entries(), ","), "canonical_host", r.proxy.Canonical(), "self", addrStrings(r.guard.Self()),
 		"trusted_proxies", strings.Join(cfg.trusted, ","))
 	if err := r.proxy.Serve(ctx, l, so); err != nil {
 		log.Error("hostguard proxy: stopped", "error", err.Error())
@@ -251,6 +256,7 @@ func (r *proxyRun) serve(ctx context.Context, fail func(int, string, ...any) int
 func (r *proxyRun) fillSelf(ctx context.Context) (time.Duration, error) {
 	retry := r.cfg.refresh
 	if !r.guard.HasSelf() {
+		r.ready.setSelf(true, "@self not in the list")
 		return retry, nil
 	}
 	res, err := discover.Fill(ctx, r.guard, r.cfg.discovery)
@@ -259,11 +265,13 @@ func (r *proxyRun) fillSelf(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	case err != nil:
 		r.log.Warn("hostguard proxy: @self is empty, discovery failed; serving the listed names only and retrying", "error", flagWords(err))
+		r.ready.setSelf(true, "@self missing (--allow-missing: serving the listed names only and retrying): discovery failed: "+strings.ReplaceAll(flagWords(err), "\n", "; "))
 		if retry == 0 {
 			retry = 30 * time.Second
 		}
 	default:
 		logSelf(r.log, res)
+		r.ready.setSelf(true, selfState(r.guard))
 	}
 	if r.metrics != nil {
 		r.metrics.SetSelf(len(r.guard.Self()))
@@ -272,9 +280,9 @@ func (r *proxyRun) fillSelf(ctx context.Context) (time.Duration, error) {
 }
 
 // selfSign makes the self-signed certificate for what the load balancer may
-// address: the canonical host, @self and loopback.
+// address: the canonical host, @self and loopback, each once.
 func (r *proxyRun) selfSign() {
-	addrs := append(r.guard.Self(), netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback())
+	addrs := certAddrs(r.guard.Self())
 	var names []string
 	if c := r.proxy.Canonical(); c != "" {
 		names = append(names, strings.SplitN(c, ":", 2)[0])
@@ -307,10 +315,12 @@ func (r *proxyRun) serveMetrics(ctx context.Context) error {
 		return fmt.Errorf("metrics: listening on %s: %w", r.cfg.metricsAddr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", r.metrics.Handler())
+	mux.Handle("/metrics", metricsHandler(r.metrics.Handler()))
 	// The proxy's own liveness, for a liveness probe that must not restart
 	// the proxy because the app behind it is slow.
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	// Readiness: whether the proxy can serve what the load balancer sends.
+	mux.Handle("/readyz", r.ready)
 	go func() { _ = proxy.ServeHandler(ctx, ml, mux, proxy.ServerOptions{Logger: r.log, Grace: time.Second}) }()
 	r.log.Info("hostguard proxy: metrics", "listen", ml.Addr().String(), "path", "/metrics")
 	return nil
@@ -332,13 +342,14 @@ func logSelf(log *slog.Logger, res *discover.Result) {
 // keepSelf refreshes @self periodically through discover.Watch (when the
 // list holds @self and every > 0) and on SIGHUP, and then calls onHUP. A
 // failed refresh keeps the previous addresses.
-func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every time.Duration, log *slog.Logger, m *proxy.Metrics, onHUP func()) {
+func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every time.Duration, log *slog.Logger, m *proxy.Metrics, ready *readiness, onHUP func()) {
 	report := func(res *discover.Result, err error) {
 		if err != nil {
 			log.Warn("hostguard proxy: refreshing @self failed; keeping the previous addresses", "error", flagWords(err))
 			return
 		}
 		logSelf(log, res)
+		ready.setSelf(true, selfState(g))
 		if m != nil {
 			m.SetSelf(len(g.Self()))
 		}
@@ -360,4 +371,30 @@ func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every
 			onHUP()
 		}
 	}
+}
+
+// addrStrings returns addresses as strings, for logs: a JSON log holds
+// them as an array.
+func addrStrings(addrs []netip.Addr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// certAddrs is @self and loopback, each once, in that order.
+func certAddrs(self []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range append(slices.Clone(self), netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()) {
+		if a = a.Unmap(); !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// selfState is @self's state for /readyz.
+func selfState(g *hostguard.Guard) string {
+	return fmt.Sprintf("@self discovered (%s)", strings.Join(addrStrings(g.Self()), ", "))
 }
