@@ -52,6 +52,16 @@ func (s *awsStub) serve(w http.ResponseWriter, r *http.Request) {
 	if c.Service == "s3" { // REST: the operation is the method
 		c.Operation = r.Method
 		w.Header().Set("ETag", `"d41d8cd98f00b204e9800998ecf8427e"`)
+		// A file over the CLI's multipart threshold (8 MB) goes up in
+		// parts: create the upload, PUT each part, complete it.
+		switch q := r.URL.Query(); {
+		case r.Method == http.MethodPost && q.Has("uploads"):
+			w.Header().Set("Content-Type", "application/xml")
+			fmt.Fprint(w, `<InitiateMultipartUploadResult><Bucket>stub</Bucket><Key>stub</Key><UploadId>stub-upload</UploadId></InitiateMultipartUploadResult>`)
+		case r.Method == http.MethodPost && q.Has("uploadId"):
+			w.Header().Set("Content-Type", "application/xml")
+			fmt.Fprint(w, `<CompleteMultipartUploadResult><Location>stub</Location><Bucket>stub</Bucket><Key>stub</Key><ETag>"d41d8cd98f00b204e9800998ecf8427e-2"</ETag></CompleteMultipartUploadResult>`)
+		}
 	} else if target := r.Header.Get("X-Amz-Target"); target != "" {
 		_, c.Operation, _ = strings.Cut(target, ".")
 		_ = json.Unmarshal(body, &c.JSON)

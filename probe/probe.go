@@ -169,7 +169,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if compareHost == "" {
 		compareHost = name
 	}
-	if compareHost != "" && res.Check.Err == nil && (res.Check.Status == 400 || res.Check.Status == 403 || res.Check.Status == 421) {
+	if compareHost != "" && res.Check.Err == nil && isRejection(res.Check.Status) {
 		c := send(ctx, o.Timeout, target, compareHost, prof.userAgent, nil)
 		res.Comparison = &c
 	}
@@ -259,7 +259,7 @@ func diagnose(res *Result, codes Codes, compareHost string) (cause, fix string) 
 	case c.Status == 400 && strings.Contains(body, "http request to an https server"):
 		return "the target speaks TLS on " + hostOfURL(c.URL) + " and got plain HTTP",
 			"check over https:// (an HTTPS target group), or serve plain HTTP there"
-	case c.Status == 400 || c.Status == 403 || c.Status == 421:
+	case isRejection(c.Status):
 		return diagnoseRejection(res, codes, compareHost, rejecter(body))
 	case c.Status >= 300 && c.Status < 400:
 		fix := "health checks never follow redirects: serve the health path without one, or add the code to the target group's success codes (matcher)"
@@ -308,9 +308,24 @@ func diagnoseRejection(res *Result, codes Codes, compareHost, app string) (cause
 		return fmt.Sprintf("allow-list problem: %s answered %d to the load balancer's Host %q but %d to Host %q; the app's Host allow list does not hold the address the load balancer uses", app, c.Status, c.Host, other.Status, other.Host),
 			"let the instance's own addresses in: add @self with hostguard (hostguard exec --allow " + compareHost + ",@self --env DJANGO_ALLOWED_HOSTS -- <your server>, or hostguard proxy --allow " + compareHost + ",@self in front of the app), or add the private address or its CIDR range to ALLOWED_HOSTS / config.hosts"
 	}
-	if res.Comparison != nil {
-		return fmt.Sprintf("%s answered %d to both Host %q and Host %q: the rejection is not about the load balancer's Host", app, c.Status, c.Host, res.Comparison.Host),
-			"look at the app's log for why it rejects the health path (CSRF, authentication, a path the app does not serve as GET)"
+	if other := res.Comparison; other != nil && other.Err == nil && other.Status != c.Status && !isRejection(other.Status) {
+		// The Host decides the rejection, and with an allowed Host the
+		// health path fails for another reason: both need fixing.
+		next, nextFix := diagnose(&Result{Check: *other}, codes, "")
+		return fmt.Sprintf("two problems: allow-list problem: %s answered %d to the load balancer's Host %q but %d to Host %q, so the app's Host allow list does not hold the address the load balancer uses; and with the allowed Host: %s", app, c.Status, c.Host, other.Status, other.Host, next),
+			"let the instance's own addresses in: add @self with hostguard (hostguard exec or hostguard proxy with --allow " + compareHost + ",@self), or the private address or its CIDR range to ALLOWED_HOSTS / config.hosts; then: " + nextFix
+	}
+	if other := res.Comparison; other != nil && other.Err == nil {
+		if other.Status == c.Status {
+			return fmt.Sprintf("%s answered %d to both Host %q and Host %q: the rejection is not about the load balancer's Host", app, c.Status, c.Host, other.Host),
+				"look at the app's log for why it rejects the health path (CSRF, authentication, a path the app does not serve as GET)"
+		}
+		return fmt.Sprintf("%s answered %d to Host %q and %d to Host %q: the health path is refused whatever the Host, so the rejection is not (only) about the load balancer's Host", app, c.Status, c.Host, other.Status, other.Host),
+			"look at the app's log for why it refuses the health path (CSRF, authentication, a path the app does not serve as GET)"
+	}
+	if other := res.Comparison; other != nil {
+		return fmt.Sprintf("%s answered %d to the load balancer's Host %q; the same request with Host %q got no answer (%v)", app, c.Status, c.Host, other.Host, other.Err),
+			"run again; if the app answers with its real name, compare the two: a difference means the allow list lacks the load balancer's Host (add @self)"
 	}
 	if app != "the app" {
 		return fmt.Sprintf("allow-list problem: %s rejected the load balancer's Host %q (%d)", app, c.Host, c.Status),
@@ -319,6 +334,10 @@ func diagnoseRejection(res *Result, codes Codes, compareHost, app string) (cause
 	return fmt.Sprintf("the app answered %d to Host %q", c.Status, c.Host),
 		"if the app checks the Host, that is the allow-list problem: run again with --host <your domain> to compare, and add @self to the list"
 }
+
+// isRejection reports whether a status is one an allow list answers with:
+// 400 (Django, hostguard), 403 (Rails) or 421 (Misdirected Request).
+func isRejection(status int) bool { return status == 400 || status == 403 || status == 421 }
 
 // rejecter recognises who wrote a rejection page.
 func rejecter(body string) string {

@@ -101,6 +101,46 @@ func TestAllowListDiagnosis(t *testing.T) {
 	}
 }
 
+// TestRejectionThenAnotherFailure: the app answers 400 to the load
+// balancer's Host and 404 to the real name (a wrong health path behind the
+// allow list). Both problems are named, each with its own status; the 404
+// is not reported as a second 400.
+func TestRejectionThenAnotherFailure(t *testing.T) {
+	u, _ := serve(t, app("lhy.kr"))
+	res, err := Run(context.Background(), Options{URL: u + "/wrong-path/", Host: "lhy.kr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Healthy || res.Comparison == nil || res.Comparison.Status != 404 {
+		t.Fatalf("%+v", res)
+	}
+	for _, want := range []string{"allow-list problem", "answered 400 to the load balancer's Host", `but 404 to Host "lhy.kr"`, "the health path does not exist (404)"} {
+		if !strings.Contains(res.Cause, want) {
+			t.Errorf("cause lacks %q: %s", want, res.Cause)
+		}
+	}
+	if strings.Contains(res.Cause, "to both") || strings.Contains(res.Cause, "not about the load balancer's Host") {
+		t.Errorf("wrong diagnosis: %s", res.Cause)
+	}
+	if !strings.Contains(res.Fix, "@self") || !strings.Contains(res.Fix, "health check path") {
+		t.Errorf("fix: %s", res.Fix)
+	}
+
+	// 400 to the load balancer's Host, 403 to the name: refused whatever
+	// the Host, and the message gives each status.
+	u2, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host == "lhy.kr" {
+			w.WriteHeader(403)
+			return
+		}
+		w.WriteHeader(400)
+	}))
+	res, _ = Run(context.Background(), Options{URL: u2 + "/health/", Host: "lhy.kr"})
+	if !strings.Contains(res.Cause, `answered 400 to Host`) || !strings.Contains(res.Cause, `403 to Host "lhy.kr"`) {
+		t.Errorf("400 then 403: %s", res.Cause)
+	}
+}
+
 func TestOtherFailures(t *testing.T) {
 	u, _ := serve(t, app("127.0.0.1"))
 	for path, want := range map[string]string{

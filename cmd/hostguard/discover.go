@@ -10,45 +10,50 @@ import (
 	"github.com/hostguard/hostguard/discover"
 )
 
-func runDiscover(e *env, args []string) int {
-	ef := newEnvFlags(e, "discover", "[--platform P] [--format lines|csv|json] [--timeout D] [--self ADDR] [--verbose]")
-	fs := ef.fs
-	df := addDiscoveryFlags(ef)
-	format := fs.String("format", "lines", "output: lines (one address each), csv (address,sources) or json")
-	verbose := fs.Bool("verbose", false, "explain on standard error what was detected and where each address came from")
-	if code, ok := ef.parse(args); !ok {
-		return code
+func discoverCommand(e *env) subcommand {
+	return subcommand{
+		use:   "discover [--platform P] [--format lines|csv|json] [--timeout D] [--self ADDR] [--verbose]",
+		short: "print the addresses @self stands for on this machine",
+		define: func(f *flagSet) func([]string) int {
+			df := addDiscoveryFlags(f)
+			// How to show the result, not what to discover: no variable.
+			format := f.str("format", "", "lines", "output: lines (one address each), csv (address,sources) or json")
+			f.choices("format", "lines", "csv", "json")
+			verbose := f.boolean("verbose", "", "explain on standard error what was detected and where each address came from")
+			return func(args []string) int { return runDiscover(e, df, *format, *verbose, args) }
+		},
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.stderr, "hostguard discover: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+}
+
+// runDiscover discovers @self and prints it. A failed discovery prints
+// nothing on standard output, so that a script never takes a partial
+// result for the answer; standard error says why.
+func runDiscover(e *env, df *discoveryFlags, format string, verbose bool, args []string) int {
+	fail := e.failer("discover")
+	if len(args) > 0 {
+		return fail(exitUsage, "unexpected argument %q", args[0])
 	}
-	switch *format {
+	switch format {
 	case "lines", "csv", "json":
 	default:
-		fmt.Fprintf(e.stderr, "hostguard discover: --format %q: use lines, csv or json\n", *format)
-		return exitUsage
+		return fail(exitUsage, "--format %q: use lines, csv or json", format)
 	}
 	o, err := df.options(e)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "hostguard discover: %v\n", err)
-		return exitUsage
+		return fail(exitUsage, "%v", err)
 	}
 	res, err := discover.Discover(context.Background(), o)
-	if *verbose {
+	if verbose {
 		explain(e, res)
 	}
-	if werr := writeResult(e, res, err, *format); werr != nil {
-		fmt.Fprintf(e.stderr, "hostguard discover: %v\n", werr)
-		return exitFail
-	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "hostguard discover: %s\n", flagWords(err))
-		return exitFail
+		return fail(exitFail, "%s", flagWords(err))
 	}
 	if len(res.Addresses) == 0 {
-		fmt.Fprintln(e.stderr, "hostguard discover: no address found; name the platform with --platform or give addresses with --self")
-		return exitFail
+		return fail(exitFail, "no address found; name the platform with --platform or give addresses with --self")
+	}
+	if err := writeResult(e, res, format); err != nil {
+		return fail(exitFail, "%v", err)
 	}
 	return exitOK
 }
@@ -64,7 +69,7 @@ func explain(e *env, res *discover.Result) {
 	}
 }
 
-func writeResult(e *env, res *discover.Result, derr error, format string) error {
+func writeResult(e *env, res *discover.Result, format string) error {
 	switch format {
 	case "csv":
 		w := csv.NewWriter(e.stdout)
@@ -75,16 +80,9 @@ func writeResult(e *env, res *discover.Result, derr error, format string) error 
 		w.Flush()
 		return w.Error()
 	case "json":
-		out := struct {
-			*discover.Result
-			Errors []string `json:"errors"`
-		}{Result: res, Errors: []string{}}
-		if derr != nil {
-			out.Errors = strings.Split(flagWords(derr), "\n")
-		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return enc.Encode(res)
 	default:
 		for _, a := range res.Addresses {
 			if _, err := fmt.Fprintln(e.stdout, a.Addr); err != nil {

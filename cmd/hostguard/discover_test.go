@@ -84,3 +84,41 @@ func TestDiscoverWordsFlags(t *testing.T) {
 		t.Errorf("the command's message:\n%s", msg)
 	}
 }
+
+// TestDiscoverFailurePrintsNothing: a failed discovery writes nothing on
+// standard output, in any format, even when some addresses were found
+// (loopback, --self) before a source failed; standard error says why,
+// without a doubled prefix.
+func TestDiscoverFailurePrintsNothing(t *testing.T) {
+	vars := map[string]string{"AWS_EC2_METADATA_SERVICE_ENDPOINT": closedURL(t)}
+	for _, format := range []string{"lines", "csv", "json"} {
+		var out, errb bytes.Buffer
+		code := run(testEnv("", &out, &errb, vars), []string{"discover", "--platform", "ec2", "--self", "10.0.1.23", "--format", format})
+		if code != exitFail || out.Len() != 0 {
+			t.Errorf("%s: exit %d, stdout %q", format, code, out.String())
+		}
+		if !strings.HasPrefix(errb.String(), "hostguard discover: ec2 metadata") || strings.Contains(errb.String(), "discover: discover:") {
+			t.Errorf("%s: stderr %q", format, errb.String())
+		}
+	}
+	if code, stdout, _ := runCLI(t, "", "discover", "--platform", "none", "--format", "csv"); code != exitFail || stdout != "" {
+		t.Errorf("nothing found: %d %q", code, stdout)
+	}
+}
+
+// TestNoDoubledPrefix: the library's own prefixes are not repeated after
+// the command's name.
+func TestNoDoubledPrefix(t *testing.T) {
+	for _, args := range [][]string{
+		{"match", "--allow", "http://lhy.kr"},
+		{"exec", "--allow", "lhy.kr/x", "--env", "A", "--", "true"},
+		{"proxy", "--allow", "lhy.kr/x"},
+		{"proxy", "--allow", "lhy.kr", "--upstream", "ftp://x"},
+	} {
+		code, _, stderr := runCLI(t, "", args...)
+		cmd := "hostguard " + args[0] + ": "
+		if code != exitUsage || !strings.HasPrefix(stderr, cmd) || strings.Contains(stderr, cmd+"hostguard:") || strings.Contains(stderr, cmd+"proxy:") {
+			t.Errorf("%q: %d %q", args, code, stderr)
+		}
+	}
+}

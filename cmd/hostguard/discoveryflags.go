@@ -8,9 +8,11 @@ import (
 	"github.com/hostguard/hostguard/discover"
 )
 
-// discoveryFlags are the flags discover, exec and proxy share, each with
-// its default from an environment variable, so a container needs no wrapper.
+// discoveryFlags are the flags discover, exec and proxy share. Their
+// environment is read by discover.OptionsFromEnv, as a Go program reads
+// it; a flag given on the command line wins over its variable.
 type discoveryFlags struct {
+	f            *flagSet
 	platform     *string
 	timeout      *time.Duration
 	self         *listFlag
@@ -19,42 +21,67 @@ type discoveryFlags struct {
 	noIMDSv1     *bool
 }
 
-func addDiscoveryFlags(f *envFlags) *discoveryFlags {
-	return &discoveryFlags{
-		platform: f.str("platform", "HOSTGUARD_PLATFORM", "auto",
+func addDiscoveryFlags(f *flagSet) *discoveryFlags {
+	d := &discoveryFlags{
+		f: f,
+		platform: f.String("platform", "auto",
 			"where @self comes from: auto, ec2, ecs, k8s, gce, azure, local or none"),
-		timeout: f.duration("timeout", "HOSTGUARD_TIMEOUT", discover.DefaultTimeout, "deadline for the whole discovery"),
-		self:    f.list("self", "HOSTGUARD_SELF", "addresses always part of @self"),
-		sysfs:   f.str("sysfs", "HOSTGUARD_SYSFS", "/sys", "directory read as /sys for platform detection"),
-		imdsEndpoint: f.fs.String("imds-endpoint", "",
-			"EC2 metadata endpoint (default: env AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254, or http://[fd00:ec2::254] with AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6)"),
-		noIMDSv1: f.fs.Bool("no-imdsv1", false, "never fall back to IMDSv1 (also env AWS_EC2_METADATA_V1_DISABLED=true)"),
+		timeout: f.Duration("timeout", discover.DefaultTimeout, "deadline for the whole discovery"),
+		self:    new(listFlag),
+		sysfs:   f.String("sysfs", "/sys", "directory read as /sys for platform detection"),
+		imdsEndpoint: f.String("imds-endpoint", "",
+			"EC2 metadata endpoint (default: http://169.254.169.254, or http://[fd00:ec2::254] with AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6)"),
+		noIMDSv1: f.Bool("no-imdsv1", false, "never fall back to IMDSv1"),
 	}
+	f.Var(d.self, "self", "addresses always part of @self, besides those of HOSTGUARD_SELF; comma separated, repeatable")
+	platforms := []string{"auto"}
+	for _, p := range discover.Platforms() {
+		platforms = append(platforms, p.String())
+	}
+	f.choices("platform", platforms...)
+	for name, envName := range map[string]string{
+		"platform": discover.EnvPlatform, "timeout": discover.EnvTimeout, "self": discover.EnvSelf, "sysfs": discover.EnvSysfs,
+		"imds-endpoint": "AWS_EC2_METADATA_SERVICE_ENDPOINT", "no-imdsv1": "AWS_EC2_METADATA_V1_DISABLED",
+	} {
+		f.annotate(name, envName)
+	}
+	return d
 }
 
-// options turns the flags into discovery options; errors name the flag.
-func (f *discoveryFlags) options(e *env) (discover.Options, error) {
-	var o discover.Options
-	p, err := discover.ParsePlatform(*f.platform)
+// options returns the discovery options: those of the environment
+// (discover.OptionsFromEnv), then the flags given. Errors name the flag or
+// the variable.
+func (d *discoveryFlags) options(e *env) (discover.Options, error) {
+	o, err := discover.OptionsFromEnv(e.getenv)
 	if err != nil {
-		return o, fmt.Errorf("--platform / HOSTGUARD_PLATFORM: %w", err)
+		return o, err
 	}
-	d := *f.timeout
-	if d <= 0 {
-		return o, fmt.Errorf("--timeout / HOSTGUARD_TIMEOUT: %q is not a positive duration; write it as 2s or 500ms", d)
+	changed := d.f.Changed
+	if changed("platform") {
+		p, err := discover.ParsePlatform(*d.platform)
+		if err != nil {
+			return o, fmt.Errorf("--platform: %w", err)
+		}
+		o.Platform = p
 	}
-	for _, s := range *f.self {
+	if changed("timeout") {
+		if *d.timeout <= 0 {
+			return o, fmt.Errorf("--timeout: %q is not a positive duration; write it as 2s or 500ms", d.timeout.String())
+		}
+		o.Timeout = *d.timeout
+	}
+	for _, s := range *d.self {
 		a, err := parseSelfAddr(s)
 		if err != nil {
-			return o, fmt.Errorf("--self / HOSTGUARD_SELF: %w", err)
+			return o, fmt.Errorf("--self: %w", err)
 		}
 		o.Static = append(o.Static, a)
 	}
-	o.Platform, o.Timeout = p, d
-	o.SysRoot = *f.sysfs
-	o.Getenv = e.getenv
-	o.IMDSEndpoint = *f.imdsEndpoint
-	o.DisableIMDSv1 = *f.noIMDSv1
+	if changed("sysfs") {
+		o.SysRoot = *d.sysfs
+	}
+	o.IMDSEndpoint = *d.imdsEndpoint
+	o.DisableIMDSv1 = *d.noIMDSv1
 	o.Interfaces = e.interfaces
 	return o, nil
 }
@@ -72,5 +99,6 @@ var optionsAsFlags = strings.NewReplacer(
 	"Options.AzureEndpoint or ", "",
 )
 
-// flagWords returns a discovery error as the command says it.
-func flagWords(err error) string { return optionsAsFlags.Replace(err.Error()) }
+// flagWords returns a discovery error as the command says it, without the
+// package's prefix.
+func flagWords(err error) string { return optionsAsFlags.Replace(errText(err)) }

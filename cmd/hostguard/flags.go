@@ -3,18 +3,23 @@ package main
 import (
 	"cmp"
 	"errors"
-	"flag"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // listFlag collects comma-separated values from a repeatable flag.
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+// Type names the value in help: --allow list.
+func (l *listFlag) Type() string { return "list" }
 
 func (l *listFlag) Set(v string) error {
 	for _, s := range strings.Split(v, ",") {
@@ -25,61 +30,37 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// newFlagSet returns a flag set that reports errors instead of exiting.
-func newFlagSet(e *env, name, args string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: hostguard %s %s\n\nFlags:\n", name, args)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args and returns the exit code to use when parsing
-// stopped the command: exitOK for -h, exitUsage for an error.
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	err := fs.Parse(args)
-	switch {
-	case err == nil:
-		return 0, true
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK, false
-	default:
-		return exitUsage, false
-	}
-}
-
-// envFlags registers flags whose defaults come from environment variables
-// and remembers the variables that did not parse, so that parse can name
-// them.
-type envFlags struct {
-	fs   *flag.FlagSet
+// flagSet registers a subcommand's flags, each with its environment
+// variable (envName "": none), and remembers the variables that did not
+// parse, so that the command names them before it runs.
+type flagSet struct {
+	*pflag.FlagSet
 	e    *env
-	cmd  string
+	cmd  *cobra.Command
 	errs []error
 }
 
-func newEnvFlags(e *env, cmd, args string) *envFlags {
-	return &envFlags{fs: newFlagSet(e, cmd, args), e: e, cmd: cmd}
+// choices makes the shells complete a flag's value from a fixed set.
+func (f *flagSet) choices(name string, values ...string) {
+	_ = f.cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 }
 
-// parse parses args, then reports the environment variables that did not
-// parse. It returns the exit code to use when the command must stop.
-func (f *envFlags) parse(args []string) (int, bool) {
-	if code, ok := parseFlags(f.fs, args); !ok {
-		return code, false
+// annotate records a flag's environment variable, and says it in help.
+func (f *flagSet) annotate(name, envName string) {
+	if envName == "" {
+		return
 	}
-	if err := errors.Join(f.errs...); err != nil {
-		fmt.Fprintf(f.e.stderr, "hostguard %s: %v\n", f.cmd, err)
-		return exitUsage, false
-	}
-	return 0, true
+	fl := f.Lookup(name)
+	fl.Usage += " (env " + envName + ")"
+	_ = f.SetAnnotation(name, envAnnotation, []string{envName})
 }
 
 // fromEnv returns the parsed value of the environment variable envName, or
 // def when it is unset or does not parse (then the error is remembered).
-func fromEnv[T any](f *envFlags, envName string, def T, parse func(string) (T, error), want string) T {
+func fromEnv[T any](f *flagSet, envName string, def T, parse func(string) (T, error), want string) T {
+	if envName == "" {
+		return def
+	}
 	v := f.e.getenv(envName)
 	if v == "" {
 		return def
@@ -102,32 +83,40 @@ func nonNegative[T int | time.Duration](parse func(string) (T, error)) func(stri
 	}
 }
 
-func (f *envFlags) duration(name, envName string, def time.Duration, usage string) *time.Duration {
-	d := fromEnv(f, envName, def, nonNegative(time.ParseDuration), "a duration; write it as 30s or 2m")
-	f.fs.DurationVar(&d, name, d, usage+" (env "+envName+")")
-	return &d
+func (f *flagSet) duration(name, envName string, def time.Duration, usage string) *time.Duration {
+	d := f.Duration(name, fromEnv(f, envName, def, nonNegative(time.ParseDuration), "a duration; write it as 30s or 2m"), usage)
+	f.annotate(name, envName)
+	return d
 }
 
-func (f *envFlags) boolean(name, envName, usage string) *bool {
-	b := fromEnv(f, envName, false, strconv.ParseBool, "a boolean; write true or false")
-	f.fs.BoolVar(&b, name, b, usage+" (env "+envName+")")
-	return &b
+func (f *flagSet) boolean(name, envName, usage string) *bool {
+	b := f.Bool(name, fromEnv(f, envName, false, strconv.ParseBool, "a boolean; write true or false"), usage)
+	f.annotate(name, envName)
+	return b
 }
 
-func (f *envFlags) integer(name, envName string, def int, usage string) *int {
-	n := fromEnv(f, envName, def, nonNegative(strconv.Atoi), "a whole number")
-	f.fs.IntVar(&n, name, n, usage+" (env "+envName+")")
-	return &n
+func (f *flagSet) integer(name, envName string, def int, usage string) *int {
+	n := f.Int(name, fromEnv(f, envName, def, nonNegative(strconv.Atoi), "a whole number"), usage)
+	f.annotate(name, envName)
+	return n
 }
 
-func (f *envFlags) str(name, envName, def, usage string) *string {
-	return f.fs.String(name, cmp.Or(f.e.getenv(envName), def), usage+" (env "+envName+")")
+func (f *flagSet) str(name, envName, def, usage string) *string {
+	if envName != "" {
+		def = cmp.Or(f.e.getenv(envName), def)
+	}
+	s := f.String(name, def, usage)
+	f.annotate(name, envName)
+	return s
 }
 
-func (f *envFlags) list(name, envName, usage string) *listFlag {
+func (f *flagSet) list(name, envName, usage string) *listFlag {
 	var l listFlag
-	_ = l.Set(f.e.getenv(envName))
-	f.fs.Var(&l, name, usage+"; comma separated, repeatable (env "+envName+")")
+	if envName != "" {
+		_ = l.Set(f.e.getenv(envName))
+	}
+	f.Var(&l, name, usage+"; comma separated, repeatable")
+	f.annotate(name, envName)
 	return &l
 }
 
@@ -138,6 +127,21 @@ func (e *env) failer(cmd string) func(code int, format string, a ...any) int {
 		fmt.Fprintf(e.stderr, "hostguard "+cmd+": "+format+"\n", a...)
 		return code
 	}
+}
+
+// errText is an error as the command prints it after its own name: the
+// package prefixes of the library's messages ("hostguard: ", "discover: ",
+// "proxy: ") dropped at the start of each line, so that no message reads
+// "hostguard match: hostguard: ..." or "discover: discover: ...".
+func errText(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		for _, p := range []string{"hostguard: ", "discover: ", "proxy: "} {
+			l = strings.TrimPrefix(l, p)
+		}
+		lines[i] = l
+	}
+	return strings.Join(lines, "\n")
 }
 
 // parseSelfAddr parses an address given for @self (--self, HOSTGUARD_SELF):

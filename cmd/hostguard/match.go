@@ -18,25 +18,39 @@ import (
 	"github.com/hostguard/hostguard/internal/hostlog"
 )
 
-const matchArgs = "--allow LIST [--format hosts|alb|django] [--summary] [--explain] [--self ADDR] [FILE...]"
-
-// runMatch checks the Host values of a file (or standard input) against an
-// allow list: one per line, or out of the logs people already have.
-func runMatch(e *env, args []string) int {
-	fs := newFlagSet(e, "match", matchArgs)
-	var allow listFlag
-	fs.Var(&allow, "allow", "allow-list entries, comma separated; repeatable (required)")
-	allowEmpty := fs.Bool("allow-empty", false, "accept an empty Host (an empty input line)")
-	explain := fs.Bool("explain", false, "add a third column: the entry that accepted the host")
-	format := fs.String("format", "hosts", "input: hosts (one Host per line), alb (AWS ALB access logs, plain or .gz), django (Django's Invalid HTTP_HOST header lines)")
-	summary := fs.Bool("summary", false, "print a table of the distinct rejected hosts (count, reason, the entry that would admit it) and totals, instead of a line per Host")
-	var self listFlag
-	fs.Var(&self, "self", "addresses @self stands for, comma separated; repeatable (match never runs discovery)")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
+// matchCommand checks the Host values of files (or standard input)
+// against an allow list: one per line, or out of the logs people already
+// have.
+func matchCommand(e *env) subcommand {
+	return subcommand{
+		use:   "match --allow LIST [--format hosts|alb|django] [--summary] [--explain] [--self ADDR] [FILE...]",
+		short: "test an allow list against Host values: one per line, ALB access logs or Django's log",
+		long: "Test an allow list against the Host values of files, or of standard input with\n" +
+			"none or -: one Host per line (--format hosts), AWS ALB access logs (alb, plain or\n" +
+			"gzip) or Django's \"Invalid HTTP_HOST header\" lines (django). Flags may come\n" +
+			"before or after the files.",
+		define: func(f *flagSet) func([]string) int {
+			// match is a one-off dry run: no environment variable changes
+			// it, so the list of a deployment (HOSTGUARD_ALLOW) is never
+			// tested by accident.
+			allow := f.list("allow", "", "allow-list entries (required)")
+			allowEmpty := f.boolean("allow-empty", "", "accept an empty Host (an empty input line)")
+			explain := f.boolean("explain", "", "add a third column: the entry that accepted the host")
+			format := f.str("format", "", "hosts", "input: hosts (one Host per line), alb (AWS ALB access logs, plain or .gz), django (Django's Invalid HTTP_HOST header lines)")
+			summary := f.boolean("summary", "", "print a table of the distinct rejected hosts (count, reason, the entry that would admit it) and totals, instead of a line per Host")
+			self := f.list("self", "", "addresses @self stands for (match never runs discovery)")
+			f.choices("format", "hosts", "alb", "django")
+			return func(args []string) int {
+				return runMatch(e, *allow, *self, *format, *allowEmpty, *explain, *summary, args)
+			}
+		},
 	}
+}
+
+// runMatch runs hostguard match over inputs.
+func runMatch(e *env, allow, self []string, format string, allowEmpty, explain, summary bool, inputs []string) int {
 	fail := e.failer("match")
-	f, err := hostlog.ParseFormat(*format)
+	f, err := hostlog.ParseFormat(format)
 	if err != nil {
 		return fail(exitUsage, "--format: %v", err)
 	}
@@ -45,11 +59,11 @@ func runMatch(e *env, args []string) int {
 	}
 	g, err := hostguard.New(hostguard.Options{
 		AllowedHosts:   allow,
-		AllowEmptyHost: *allowEmpty,
+		AllowEmptyHost: allowEmpty,
 		Logger:         slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return fail(exitUsage, "%s", errText(err))
 	}
 	var addrs []netip.Addr
 	for _, s := range self {
@@ -63,9 +77,8 @@ func runMatch(e *env, args []string) int {
 
 	out := bufio.NewWriterSize(e.stdout, 64<<10)
 	defer out.Flush()
-	m := &matcher{g: g, out: out, format: f, explain: *explain, summary: *summary,
+	m := &matcher{g: g, out: out, format: f, explain: explain, summary: summary,
 		rejected: map[string]*rejectedHost{}, normal: map[string]string{}}
-	inputs := fs.Args()
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
@@ -75,7 +88,7 @@ func runMatch(e *env, args []string) int {
 			return fail(exitUsage, "%v", err)
 		}
 	}
-	if *summary {
+	if summary {
 		m.writeSummary()
 	}
 	if m.rejectedTotal > 0 {
@@ -204,7 +217,7 @@ func (m *matcher) writeSummary() {
 			if host == "" {
 				host = `""`
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.count, host, r.d.Reason, admittedBy(r.d))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.count, host, r.d.Reason, admittedBy(r.d, m.format))
 		}
 		tw.Flush()
 		fmt.Fprintln(m.out)
@@ -227,8 +240,11 @@ func (m *matcher) writeSummary() {
 }
 
 // admittedBy names the entry that would admit a rejected host, or says why
-// none would.
-func admittedBy(d hostguard.Decision) string {
+// none would. What a private address is depends on the log: ALB access logs
+// hold no health checks (Elastic Load Balancing does not log them), so
+// there it is a client inside the VPC; in Django's log or a list of Hosts
+// it may be a health check addressed to an instance.
+func admittedBy(d hostguard.Decision, f hostlog.Format) string {
 	switch {
 	case d.Reason == hostguard.ReasonEmpty:
 		return "--allow-empty (AllowEmptyHost)"
@@ -241,7 +257,10 @@ func admittedBy(d hostguard.Decision) string {
 	}
 	if a, err := netip.ParseAddr(name); err == nil {
 		if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
-			return "@self, if it is this instance's address; else " + name
+			if f == hostlog.ALB {
+				return name + " (a private address: a client inside the VPC; ALB access logs hold no health checks)"
+			}
+			return "@self, if it is this instance's address (a health check); else " + name
 		}
 		return name + " (a public address: a scanner, or a client that skips DNS)"
 	}

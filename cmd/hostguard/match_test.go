@@ -143,7 +143,7 @@ Invalid HTTP_HOST header: '10.0.1.23:8000'. You may need to add '10.0.1.23' to A
 	_, stdout, _ = runCLI(t, log, "match", "--format", "django", "--allow", "lhy.kr", "--summary")
 	cells := regexp.MustCompile(`  +`).ReplaceAllString(stdout, "|")
 	for _, want := range []string{
-		"2|10.0.1.23:8000|host not in allow list|@self, if it is this instance's address; else 10.0.1.23\n",
+		"2|10.0.1.23:8000|host not in allow list|@self, if it is this instance's address (a health check); else 10.0.1.23\n",
 		"1|\"\"|empty host|--allow-empty (AllowEmptyHost)\n",
 		`1|evil.example\naccept\tlhy.kr|invalid character (a name may hold only a-z, 0-9, '.' and '-')|- (malformed: no entry admits it)` + "\n",
 		"5 lines, 5 hosts: 0 accepted, 5 rejected (100.0%) in 4 distinct hosts\n",
@@ -154,6 +154,27 @@ Invalid HTTP_HOST header: '10.0.1.23:8000'. You may need to add '10.0.1.23' to A
 	}
 	if n := strings.Count(stdout, "\n"); n != 7 { // header, 4 rows, blank, totals
 		t.Errorf("summary has %d lines:\n%s", n, stdout)
+	}
+}
+
+// TestMatchPrivateAddressWording: what a rejected private address is
+// depends on the log. ALB access logs hold no health checks, so there it is
+// a client inside the VPC and @self is not offered; in Django's log and in
+// a list of Hosts it may be a health check, which @self admits.
+func TestMatchPrivateAddressWording(t *testing.T) {
+	alb := `http 2026-11-28T23:39:43.945958Z app/lhy-web/50dc6c495c0c9188 10.0.7.9:2817 10.0.1.23:80 0.000 0.001 0.000 400 400 34 366 "GET http://10.0.1.24:80/ HTTP/1.1" "curl/8.5.0" - - arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/lhy-web/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2026-11-28T23:39:43.944000Z "forward" "-" "-" "10.0.1.23:80" "400" "-" "-" TID_1234abcd5678ef90` + "\n"
+	_, stdout, _ := runCLI(t, alb, "match", "--format", "alb", "--allow", "lhy.kr,@self", "--self", "10.0.1.23", "--summary")
+	if !strings.Contains(stdout, "10.0.1.24 (a private address: a client inside the VPC; ALB access logs hold no health checks)") || strings.Contains(stdout, "@self, if") {
+		t.Errorf("alb:\n%s", stdout)
+	}
+	for _, tt := range []struct{ format, in string }{
+		{"hosts", "10.0.1.24:80\n"},
+		{"django", "Invalid HTTP_HOST header: '10.0.1.24:80'. You may need to add '10.0.1.24' to ALLOWED_HOSTS.\n"},
+	} {
+		_, stdout, _ := runCLI(t, tt.in, "match", "--format", tt.format, "--allow", "lhy.kr,@self", "--self", "10.0.1.23", "--summary")
+		if !strings.Contains(stdout, "@self, if it is this instance's address (a health check); else 10.0.1.24") {
+			t.Errorf("%s:\n%s", tt.format, stdout)
+		}
 	}
 }
 

@@ -4,48 +4,51 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hostguard/hostguard/probe"
 )
 
-func runProbe(e *env, args []string) int {
-	fs := newFlagSet(e, "probe", "URL [--as elb|classic-elb|k8s|gce|azure-appgw] [--host H] [--expect CODES] [--timeout D]")
-	as := fs.String("as", "elb", "checker to imitate: elb (ALB/NLB), classic-elb, k8s, gce or azure-appgw")
-	host := fs.String("host", "", "the app's real name, sent in a second request to tell an allow-list rejection apart")
-	expect := fs.String("expect", "", "success codes, such as 200 or 200-399 (default: the checker's)")
-	timeout := fs.Duration("timeout", 5*time.Second, "limit for each request")
-	// The URL may come before or after the flags.
-	var url string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		url, args = args[0], args[1:]
+func probeCommand(e *env) subcommand {
+	return subcommand{
+		use:   "probe URL [--as elb|classic-elb|k8s|gce|azure-appgw] [--host H] [--expect CODES] [--timeout D]",
+		short: "send a load balancer's health check to an app and explain a failure",
+		define: func(f *flagSet) func([]string) int {
+			// probe is run by hand against one URL: no environment
+			// variable changes it (HOSTGUARD_TIMEOUT is discovery's
+			// deadline, not a request's).
+			as := f.str("as", "", "elb", "checker to imitate: elb (ALB/NLB), classic-elb, k8s, gce or azure-appgw")
+			var checkers []string
+			for _, c := range probe.Checkers() {
+				checkers = append(checkers, string(c))
+			}
+			f.choices("as", checkers...)
+			host := f.str("host", "", "", "the app's real name, sent in a second request to tell an allow-list rejection apart")
+			expect := f.str("expect", "", "", "success codes, such as 200 or 200-399 (default: the checker's)")
+			timeout := f.duration("timeout", "", 5*time.Second, "limit for each request")
+			return func(args []string) int { return runProbe(e, *as, *host, *expect, *timeout, args) }
+		},
 	}
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	if url == "" && fs.NArg() > 0 {
-		url = fs.Arg(0)
-		if code, ok := parseFlags(fs, fs.Args()[1:]); !ok {
-			return code
-		}
-	}
-	if url == "" || fs.NArg() > 0 {
+}
+
+func runProbe(e *env, as, host, expect string, timeout time.Duration, args []string) int {
+	if len(args) != 1 {
 		fmt.Fprintln(e.stderr, "hostguard probe: give one URL, such as http://10.0.1.23:8000/health/")
 		return exitUsage
 	}
-	checker, err := probe.ParseChecker(*as)
+	url := args[0]
+	checker, err := probe.ParseChecker(as)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "hostguard probe: --as: %v\n", err)
 		return exitUsage
 	}
-	if *expect != "" {
-		if _, err := probe.ParseCodes(*expect); err != nil {
+	if expect != "" {
+		if _, err := probe.ParseCodes(expect); err != nil {
 			fmt.Fprintf(e.stderr, "hostguard probe: --expect: %v\n", err)
 			return exitUsage
 		}
 	}
-	res, err := probe.Run(context.Background(), probe.Options{URL: url, As: checker, Host: *host, Expect: *expect, Timeout: *timeout})
+	res, err := probe.Run(context.Background(), probe.Options{URL: url, As: checker, Host: host, Expect: expect, Timeout: timeout})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "hostguard probe: %v\n", err)
 		return exitUsage

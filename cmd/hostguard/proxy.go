@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -20,8 +21,6 @@ import (
 	"github.com/hostguard/hostguard/discover"
 	"github.com/hostguard/hostguard/proxy"
 )
-
-const proxyArgs = "--allow LIST [--listen ADDR] [--upstream URL] [--canonical-host H] [--trusted-proxy CIDR] [--metrics ADDR] [discovery flags]"
 
 // proxyConfig is what the flags of hostguard proxy ask for.
 type proxyConfig struct {
@@ -36,10 +35,28 @@ type proxyConfig struct {
 	discovery                               discover.Options
 }
 
-// parseProxyFlags reads the flags and environment of hostguard proxy. It
-// returns the exit code when the command must stop (help, a usage error).
-func parseProxyFlags(e *env, args []string) (*proxyConfig, int, bool) {
-	ef := newEnvFlags(e, "proxy", proxyArgs)
+func proxyCommand(e *env) subcommand {
+	return subcommand{
+		use:   "proxy --allow LIST [--listen ADDR] [--upstream URL] [--canonical-host H] [--trusted-proxy CIDR] [--metrics ADDR] [discovery flags]",
+		short: "serve a reverse proxy that puts the allow list in front of an application",
+		define: func(f *flagSet) func([]string) int {
+			parse := defineProxyFlags(f)
+			return func(args []string) int {
+				cfg, code, ok := parse(args)
+				if !ok {
+					return code
+				}
+				return runProxy(e, cfg)
+			}
+		},
+	}
+}
+
+// defineProxyFlags registers the flags of hostguard proxy and returns what
+// turns them, once parsed, into its configuration, or the exit code when
+// the command must stop.
+func defineProxyFlags(ef *flagSet) func(args []string) (*proxyConfig, int, bool) {
+	e := ef.e
 	allow := ef.list("allow", "HOSTGUARD_ALLOW", "allow list entries, such as lhy.kr,@self (required)")
 	listen := ef.str("listen", "HOSTGUARD_LISTEN", ":8080", "address to serve on")
 	upstream := ef.str("upstream", "HOSTGUARD_UPSTREAM", "", "the application, such as http://127.0.0.1:8000; empty serves a built-in echo backend")
@@ -61,41 +78,43 @@ func parseProxyFlags(e *env, args []string) (*proxyConfig, int, bool) {
 	allowMissing := ef.boolean("allow-missing", "HOSTGUARD_ALLOW_MISSING", "start with the listed names only when discovery of @self fails, and keep retrying")
 	refresh := ef.duration("refresh", "HOSTGUARD_REFRESH", 0, "rediscover @self this often (0: only at start and on SIGHUP)")
 	logFormat := ef.str("log-format", "HOSTGUARD_LOG_FORMAT", "text", "text or json")
+	ef.choices("log-format", "text", "json")
 	tlsCert := ef.str("tls-cert", "HOSTGUARD_TLS_CERT", "", "serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP")
 	tlsKey := ef.str("tls-key", "HOSTGUARD_TLS_KEY", "", "the PEM private key of --tls-cert")
 	tlsSelf := ef.boolean("tls-self-signed", "HOSTGUARD_TLS_SELF_SIGNED", "serve HTTPS with a certificate made at start for the canonical host and @self, for load balancers that do not verify their targets (ALB, NLB)")
-	check := ef.fs.Bool("check", false, "validate the flags and the list and exit without discovering or serving")
+	// A check is a one-off: a variable that made every start a check
+	// would never serve.
+	check := ef.boolean("check", "", "validate the flags and the list and exit without discovering or serving")
 	df := addDiscoveryFlags(ef)
-	if code, ok := ef.parse(args); !ok {
-		return nil, code, false
+	return func(args []string) (*proxyConfig, int, bool) {
+		fail := e.failer("proxy")
+		switch {
+		case len(args) > 0:
+			return nil, fail(exitUsage, "unexpected argument %q", args[0]), false
+		case len(*allow) == 0:
+			return nil, fail(exitUsage, "no allow list; pass --allow, for example --allow example.com,@self"), false
+		case (*tlsCert == "") != (*tlsKey == ""):
+			return nil, fail(exitUsage, "--tls-cert and --tls-key go together: give both, or --tls-self-signed"), false
+		case *tlsSelf && *tlsCert != "":
+			return nil, fail(exitUsage, "--tls-self-signed and --tls-cert exclude each other: pick one"), false
+		}
+		dopts, err := df.options(e)
+		if err != nil {
+			return nil, fail(exitUsage, "%v", err), false
+		}
+		return &proxyConfig{
+			allow: *allow, trusted: *trusted, listen: *listen, upstream: *upstream, canonical: *canonical,
+			metricsAddr: *metricsAddr, logFormat: *logFormat, tlsCert: *tlsCert, tlsKey: *tlsKey,
+			allowEmpty: *allowEmpty, reportOnly: *reportOnly, keepUnderscore: *keepUnderscore,
+			allowMissing: *allowMissing, tlsSelf: *tlsSelf, check: *check, refresh: *refresh,
+			dialTimeout: *dialTimeout, respTimeout: *respTimeout, tunnelIdle: *tunnelIdle,
+			server: proxy.ServerOptions{
+				ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write, BodyTimeout: *body,
+				MaxHeaderBytes: *maxHeader, Grace: *grace,
+			},
+			discovery: dopts,
+		}, 0, true
 	}
-	fail := e.failer("proxy")
-	switch {
-	case ef.fs.NArg() > 0:
-		return nil, fail(exitUsage, "unexpected argument %q", ef.fs.Arg(0)), false
-	case len(*allow) == 0:
-		return nil, fail(exitUsage, "no allow list; pass --allow, for example --allow example.com,@self"), false
-	case (*tlsCert == "") != (*tlsKey == ""):
-		return nil, fail(exitUsage, "--tls-cert and --tls-key go together: give both, or --tls-self-signed"), false
-	case *tlsSelf && *tlsCert != "":
-		return nil, fail(exitUsage, "--tls-self-signed and --tls-cert exclude each other: pick one"), false
-	}
-	dopts, err := df.options(e)
-	if err != nil {
-		return nil, fail(exitUsage, "%v", err), false
-	}
-	return &proxyConfig{
-		allow: *allow, trusted: *trusted, listen: *listen, upstream: *upstream, canonical: *canonical,
-		metricsAddr: *metricsAddr, logFormat: *logFormat, tlsCert: *tlsCert, tlsKey: *tlsKey,
-		allowEmpty: *allowEmpty, reportOnly: *reportOnly, keepUnderscore: *keepUnderscore,
-		allowMissing: *allowMissing, tlsSelf: *tlsSelf, check: *check, refresh: *refresh,
-		dialTimeout: *dialTimeout, respTimeout: *respTimeout, tunnelIdle: *tunnelIdle,
-		server: proxy.ServerOptions{
-			ReadHeaderTimeout: *readHeader, IdleTimeout: *idle, WriteTimeout: *write, BodyTimeout: *body,
-			MaxHeaderBytes: *maxHeader, Grace: *grace,
-		},
-		discovery: dopts,
-	}, 0, true
 }
 
 // proxyRun is a proxy built from its configuration, ready to serve.
@@ -107,6 +126,7 @@ type proxyRun struct {
 	metrics *proxy.Metrics     // nil without --metrics
 	cert    *proxy.Certificate // nil for plain HTTP
 	up      *url.URL           // nil: the echo backend
+	ready   *readiness         // what /readyz answers
 }
 
 // build makes the logger, the Guard, the proxy and the certificate. Its
@@ -164,17 +184,12 @@ func (r *proxyRun) scheme() string {
 	return "http"
 }
 
-func runProxy(e *env, args []string) int {
-	cfg, code, ok := parseProxyFlags(e, args)
-	if !ok {
-		return code
-	}
+func runProxy(e *env, cfg *proxyConfig) int {
 	fail := e.failer("proxy")
 	r, err := cfg.build(e)
 	if err != nil {
-		// The proxy package's errors start with its name; the command's
-		// name is enough.
-		return fail(exitUsage, "%s", strings.TrimPrefix(err.Error(), "proxy: "))
+		// The library's errors start with its name; the command's is enough.
+		return fail(exitUsage, "%s", errText(err))
 	}
 	if cfg.check {
 		fmt.Fprintf(e.stdout, "ok: would serve %s on %s for %s, allow %s, canonical host %q\n",
@@ -191,9 +206,17 @@ func runProxy(e *env, args []string) int {
 	return r.serve(ctx, fail)
 }
 
-// serve discovers @self, starts the listeners and serves until ctx ends.
+// serve starts the metrics listener (so that /readyz answers 503 while
+// @self is discovered), discovers @self, starts the proxy's listener and
+// serves until ctx ends.
 func (r *proxyRun) serve(ctx context.Context, fail func(int, string, ...any) int) int {
 	cfg, log := r.cfg, r.log
+	r.ready = newReadiness(r.up, cfg.dialTimeout, len(r.guard.Entries()))
+	if r.metrics != nil {
+		if err := r.serveMetrics(ctx); err != nil {
+			return fail(exitFail, "%v", err)
+		}
+	}
 	retry, err := r.fillSelf(ctx)
 	if err != nil {
 		return fail(exitFail, "not starting: discovery of @self failed: %s\n(start with the listed names only with --allow-missing)", flagWords(err))
@@ -201,18 +224,13 @@ func (r *proxyRun) serve(ctx context.Context, fail func(int, string, ...any) int
 	if cfg.tlsSelf {
 		r.selfSign()
 	}
-	go keepSelf(ctx, r.guard, cfg.discovery, retry, log, r.metrics, r.onHUP)
+	go keepSelf(ctx, r.guard, cfg.discovery, retry, log, r.metrics, r.ready, r.onHUP)
 
 	l, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fail(exitFail, "listening on %s: %v", cfg.listen, err)
 	}
-	if r.metrics != nil {
-		if err := r.serveMetrics(ctx); err != nil {
-			l.Close()
-			return fail(exitFail, "%v", err)
-		}
-	}
+	r.ready.setListening(l.Addr().String())
 	if r.guard.ReportOnly() {
 		log.Warn("hostguard proxy: REPORT-ONLY: nothing is enforced; requests the list rejects are logged, counted (enforced=\"false\") and passed on to the application")
 	}
@@ -222,7 +240,7 @@ func (r *proxyRun) serve(ctx context.Context, fail func(int, string, ...any) int
 		so.TLSConfig = r.cert.TLSConfig()
 	}
 	log.Info("hostguard proxy: serving", "listen", l.Addr().String(), "scheme", r.scheme(), "upstream", upstreamName(r.up),
-		"allow", strings.Join(r.guard.Entries(), ","), "canonical_host", r.proxy.Canonical(), "self", fmt.Sprint(r.guard.Self()),
+		"allow", strings.Join(r.guard.Entries(), ","), "canonical_host", r.proxy.Canonical(), "self", addrStrings(r.guard.Self()),
 		"trusted_proxies", strings.Join(cfg.trusted, ","))
 	if err := r.proxy.Serve(ctx, l, so); err != nil {
 		log.Error("hostguard proxy: stopped", "error", err.Error())
@@ -238,6 +256,7 @@ func (r *proxyRun) serve(ctx context.Context, fail func(int, string, ...any) int
 func (r *proxyRun) fillSelf(ctx context.Context) (time.Duration, error) {
 	retry := r.cfg.refresh
 	if !r.guard.HasSelf() {
+		r.ready.setSelf(true, "@self not in the list")
 		return retry, nil
 	}
 	res, err := discover.Fill(ctx, r.guard, r.cfg.discovery)
@@ -246,11 +265,13 @@ func (r *proxyRun) fillSelf(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	case err != nil:
 		r.log.Warn("hostguard proxy: @self is empty, discovery failed; serving the listed names only and retrying", "error", flagWords(err))
+		r.ready.setSelf(true, "@self missing (--allow-missing: serving the listed names only and retrying): discovery failed: "+strings.ReplaceAll(flagWords(err), "\n", "; "))
 		if retry == 0 {
 			retry = 30 * time.Second
 		}
 	default:
 		logSelf(r.log, res)
+		r.ready.setSelf(true, selfState(r.guard))
 	}
 	if r.metrics != nil {
 		r.metrics.SetSelf(len(r.guard.Self()))
@@ -259,9 +280,9 @@ func (r *proxyRun) fillSelf(ctx context.Context) (time.Duration, error) {
 }
 
 // selfSign makes the self-signed certificate for what the load balancer may
-// address: the canonical host, @self and loopback.
+// address: the canonical host, @self and loopback, each once.
 func (r *proxyRun) selfSign() {
-	addrs := append(r.guard.Self(), netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback())
+	addrs := certAddrs(r.guard.Self())
 	var names []string
 	if c := r.proxy.Canonical(); c != "" {
 		names = append(names, strings.SplitN(c, ":", 2)[0])
@@ -294,10 +315,12 @@ func (r *proxyRun) serveMetrics(ctx context.Context) error {
 		return fmt.Errorf("metrics: listening on %s: %w", r.cfg.metricsAddr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", r.metrics.Handler())
+	mux.Handle("/metrics", metricsHandler(r.metrics.Handler()))
 	// The proxy's own liveness, for a liveness probe that must not restart
 	// the proxy because the app behind it is slow.
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	// Readiness: whether the proxy can serve what the load balancer sends.
+	mux.Handle("/readyz", r.ready)
 	go func() { _ = proxy.ServeHandler(ctx, ml, mux, proxy.ServerOptions{Logger: r.log, Grace: time.Second}) }()
 	r.log.Info("hostguard proxy: metrics", "listen", ml.Addr().String(), "path", "/metrics")
 	return nil
@@ -319,13 +342,14 @@ func logSelf(log *slog.Logger, res *discover.Result) {
 // keepSelf refreshes @self periodically through discover.Watch (when the
 // list holds @self and every > 0) and on SIGHUP, and then calls onHUP. A
 // failed refresh keeps the previous addresses.
-func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every time.Duration, log *slog.Logger, m *proxy.Metrics, onHUP func()) {
+func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every time.Duration, log *slog.Logger, m *proxy.Metrics, ready *readiness, onHUP func()) {
 	report := func(res *discover.Result, err error) {
 		if err != nil {
 			log.Warn("hostguard proxy: refreshing @self failed; keeping the previous addresses", "error", flagWords(err))
 			return
 		}
 		logSelf(log, res)
+		ready.setSelf(true, selfState(g))
 		if m != nil {
 			m.SetSelf(len(g.Self()))
 		}
@@ -347,4 +371,30 @@ func keepSelf(ctx context.Context, g *hostguard.Guard, o discover.Options, every
 			onHUP()
 		}
 	}
+}
+
+// addrStrings returns addresses as strings, for logs: a JSON log holds
+// them as an array.
+func addrStrings(addrs []netip.Addr) []string {
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// certAddrs is @self and loopback, each once, in that order.
+func certAddrs(self []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range append(slices.Clone(self), netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()) {
+		if a = a.Unmap(); !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// selfState is @self's state for /readyz.
+func selfState(g *hostguard.Guard) string {
+	return fmt.Sprintf("@self discovered (%s)", strings.Join(addrStrings(g.Self()), ", "))
 }

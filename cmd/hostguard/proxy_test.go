@@ -186,6 +186,10 @@ func TestProxyProcessTLS(t *testing.T) {
 	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "lhy.kr" || len(leaf.IPAddresses) == 0 || !leaf.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")) {
 		t.Errorf("self-signed certificate for %v %v", leaf.DNSNames, leaf.IPAddresses)
 	}
+	// @self holds 127.0.0.1, which loopback adds again: each name once.
+	if len(leaf.IPAddresses) != 2 || !leaf.IPAddresses[1].Equal(net.IPv6loopback) {
+		t.Errorf("certificate addresses %v, want [127.0.0.1 ::1]", leaf.IPAddresses)
+	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	req, _ := http.NewRequest("GET", "https://"+addr+"/health/", nil)
 	req.Host = addr // as the load balancer: the target's address

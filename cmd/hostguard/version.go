@@ -7,15 +7,13 @@ import (
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
-// otherwise it comes from the module and VCS information Go embeds.
+// otherwise it comes from the module information Go embeds, which is the
+// module's version for "go install .../cmd/hostguard@v1.2.3".
 var version = ""
 
-func runVersion(e *env, args []string) int {
-	if len(args) > 0 {
-		fmt.Fprintln(e.stderr, "Usage: hostguard version")
-		return exitUsage
-	}
-	v, rev := version, ""
+// buildVersion returns the version and the VCS revision, if known.
+func buildVersion() (v, rev string) {
+	v = version
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {
 			v = info.Main.Version
@@ -29,9 +27,30 @@ func runVersion(e *env, args []string) int {
 	if v == "" {
 		v = "(devel)"
 	}
+	return v, rev
+}
+
+// versionLine is what hostguard version and hostguard --version print.
+func versionLine() string {
+	v, rev := buildVersion()
 	if rev != "" {
 		v += " " + rev
 	}
-	fmt.Fprintf(e.stdout, "hostguard %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return exitOK
+	return fmt.Sprintf("hostguard %s %s %s/%s", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func versionCommand(e *env) subcommand {
+	return subcommand{
+		use:   "version",
+		short: "print the version (also: hostguard --version)",
+		define: func(*flagSet) func([]string) int {
+			return func(args []string) int {
+				if len(args) > 0 {
+					return e.failer("version")(exitUsage, "unexpected argument %q", args[0])
+				}
+				fmt.Fprintln(e.stdout, versionLine())
+				return exitOK
+			}
+		},
+	}
 }

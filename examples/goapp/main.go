@@ -5,7 +5,8 @@
 //	goapp --listen :8000 --allow lhy.kr,@self
 //
 // Environment: GOAPP_LISTEN, GOAPP_ALLOW, and the discovery variables of
-// hostguard (HOSTGUARD_PLATFORM, HOSTGUARD_SELF, AWS_EC2_METADATA_SERVICE_ENDPOINT, ...).
+// hostguard, read by discover.OptionsFromEnv (HOSTGUARD_PLATFORM,
+// HOSTGUARD_TIMEOUT, HOSTGUARD_SELF, AWS_EC2_METADATA_SERVICE_ENDPOINT, ...).
 package main
 
 import (
@@ -15,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -45,7 +45,9 @@ func run(listen string, allow []string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if g.HasSelf() {
-		o, err := discoveryOptions()
+		// The same variables as the hostguard command: HOSTGUARD_PLATFORM,
+		// HOSTGUARD_TIMEOUT, HOSTGUARD_SELF, HOSTGUARD_SYSFS.
+		o, err := discover.OptionsFromEnv(nil)
 		if err != nil {
 			return err
 		}
@@ -80,25 +82,6 @@ func run(listen string, allow []string, log *slog.Logger) error {
 	}
 	log.Info("goapp: stopped")
 	return nil
-}
-
-// discoveryOptions reads the same environment variables as the hostguard
-// command.
-func discoveryOptions() (discover.Options, error) {
-	var o discover.Options
-	p, err := discover.ParsePlatform(os.Getenv("HOSTGUARD_PLATFORM"))
-	if err != nil {
-		return o, fmt.Errorf("HOSTGUARD_PLATFORM: %w", err)
-	}
-	o.Platform = p
-	for _, s := range strings.FieldsFunc(os.Getenv("HOSTGUARD_SELF"), func(r rune) bool { return r == ',' }) {
-		a, err := netip.ParseAddr(strings.TrimSpace(s))
-		if err != nil {
-			return o, fmt.Errorf("HOSTGUARD_SELF: %q is not an IP address", s)
-		}
-		o.Static = append(o.Static, a)
-	}
-	return o, nil
 }
 
 func envOr(k, def string) string {
