@@ -422,6 +422,14 @@ class InProcess(unittest.TestCase):
             hostguard.django.allowed_hosts(["lhy.kr"], timeout=0.1, binary=fake)
         self.assertIn("was stopped", str(cm.exception))
 
+    def test_without_printenv(self):
+        # Where the system has no printenv, a Python prints the answer.
+        real = os.access
+        no_printenv = lambda p, mode: False if p.endswith("/printenv") else real(p, mode)
+        with mock.patch("os.access", side_effect=no_printenv):
+            self.assertEqual(hostguard.django._printer()[0], hostguard.django._python())
+            self.assertEqual(hostguard.django.allowed_hosts(["lhy.kr"], discover=True), ON_EC2)
+
     def test_management_detection(self):
         wanted = hostguard.django._discovery_wanted
         self.assertFalse(wanted(["manage.py", "migrate"]))

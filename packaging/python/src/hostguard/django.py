@@ -164,7 +164,7 @@ def _ask(entries, discover, timeout, allow_missing, binary):
         argv += ["--timeout", "%gms" % round(timeout * 1000)]
     if allow_missing:
         argv.append("--allow-missing")
-    argv += ["--", _python(), "-c", _PRINT]
+    argv += ["--"] + _printer()
     env = {k: v for k, v in os.environ.items() if k not in _OWN_VARIABLES}
     deadline = timeout if timeout is not None else _env_deadline(env.get("HOSTGUARD_TIMEOUT", ""))
     bound = deadline + GRACE
@@ -219,6 +219,16 @@ def _env_deadline(value):
     if not parts or "".join(a + u for a, u in parts) != value:
         return DISCOVERY_DEADLINE
     return sum(float(a) * _UNIT[u] for a, u in parts)
+
+
+def _printer():
+    """The command exec runs to hand back the variable: printenv where the
+    system has it (about 1 ms, where a Python interpreter takes 20-50 ms to
+    start), else this Python, isolated and without site-packages."""
+    for p in ("/usr/bin/printenv", "/bin/printenv"):
+        if os.access(p, os.X_OK):
+            return [p, _VARIABLE]
+    return [_python(), "-I", "-S", "-c", _PRINT]
 
 
 def _python():
