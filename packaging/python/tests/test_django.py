@@ -422,6 +422,11 @@ class InProcess(unittest.TestCase):
             hostguard.django.allowed_hosts(["lhy.kr"], timeout=0.1, binary=fake)
         self.assertIn("was stopped", str(cm.exception))
 
+    def test_missing_binary(self):
+        with self.assertRaises(hostguard.django.HostguardError) as cm:
+            hostguard.django.allowed_hosts(["lhy.kr"], binary=os.path.join(E.dir, "no-such-hostguard"))
+        self.assertIn("no-such-hostguard", str(cm.exception))
+
     def test_without_printenv(self):
         # Where the system has no printenv, a Python prints the answer.
         real = os.access

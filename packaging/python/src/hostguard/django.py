@@ -156,7 +156,10 @@ def _discovery_wanted(argv):
 
 @functools.lru_cache(maxsize=None)
 def _ask(entries, discover, timeout, allow_missing, binary):
-    exe = binary or _bundled_binary()
+    try:
+        exe = binary or _bundled_binary()
+    except FileNotFoundError as e:
+        raise HostguardError(str(e)) from None
     argv = [exe, "exec", "--allow", ",".join(entries + ("@self",)), "--env", _VARIABLE, "--sep", ","]
     if not discover:
         argv += ["--platform", "none", "--self", _LOOPBACK]
