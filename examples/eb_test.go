@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -103,23 +104,40 @@ func procfileWeb(t *testing.T, dir string) []string {
 func checkEBPython(t *testing.T, dir string) []error {
 	errs := checkEBOptions(dir)
 	web := procfileWeb(t, dir)
-	if len(web) < 2 || web[0] != "bin/hostguard" {
-		return append(errs, fmt.Errorf("Procfile web: %q: it must run the bundle's bin/hostguard", web))
+	if len(web) < 2 || web[0] != "hostguard" {
+		return append(errs, fmt.Errorf("Procfile web: %q: it must run hostguard from the virtualenv, where the wheel installs it", web))
 	}
 	errs = append(errs, checkCommand("Procfile", web[1:], nil))
 	if !slices.Contains(web, "DJANGO_ALLOWED_HOSTS") || !strings.Contains(string(read(t, "django/mysite/settings.py")), `"DJANGO_ALLOWED_HOSTS"`) {
 		errs = append(errs, fmt.Errorf("the Procfile must hand Django its list in DJANGO_ALLOWED_HOSTS, the variable settings.py reads"))
 	}
 	errs = append(errs, checkHealthPath(t, "elastic-beanstalk-python", ebHealthPath(t, dir)))
+	reqs := string(read(t, filepath.Join(dir, "requirements.txt")))
+	if !regexp.MustCompile(`(?m)^hostguard==\d+\.\d+\.\d+$`).MatchString(reqs) || !regexp.MustCompile(`(?m)^--find-links wheels$`).MatchString(reqs) {
+		errs = append(errs, fmt.Errorf("requirements.txt must pin hostguard (hostguard==X.Y.Z) and find it in the bundle's wheels/ (--find-links wheels):\n%s", reqs))
+	}
+	var cfg struct {
+		Deploy struct {
+			Artifact string `json:"artifact"`
+		} `json:"deploy"`
+	}
+	if err := yaml.UnmarshalStrict(read(t, filepath.Join(dir, ".elasticbeanstalk", "config.yml")), &cfg); err != nil {
+		errs = append(errs, fmt.Errorf(".elasticbeanstalk/config.yml: %w", err))
+	} else if bundle := string(read(t, filepath.Join(dir, "bundle.sh"))); cfg.Deploy.Artifact == "" ||
+		!strings.Contains(bundle, "out=${OUT:-"+cfg.Deploy.Artifact+"}") {
+		errs = append(errs, fmt.Errorf(".elasticbeanstalk/config.yml: deploy.artifact %q is not the bundle bundle.sh writes", cfg.Deploy.Artifact))
+	}
 	return nonNil(errs)
 }
 
 func TestElasticBeanstalkPython(t *testing.T) {
 	dir := sandbox(t, "elastic-beanstalk-python", awsValues)
 	report(t, checkEBPython(t, dir))
+	eb := &ebCLI{dir: dir}
 	r := &readmeRun{t: t, dir: dir, aws: newAWSStub(t), cli: awsCLI(t), handlers: map[string]func([]string) error{
-		"./bundle.sh":                    bundleHandler(dir),
-		"/var/app/current/bin/hostguard": func(argv []string) error { return runHostguard(t, argv[1:]) },
+		"./bundle.sh": pythonBundleHandler(t, dir),
+		"eb":          eb.run,
+		"/var/app/venv/staging-LQM1lest/bin/hostguard": func(argv []string) error { return runHostguard(t, argv[1:]) },
 	}}
 	report(t, r.run(readmeCommands(string(read(t, filepath.Join(dir, "README.md"))))))
 	if c := r.aws.call("elasticbeanstalk", "CreateApplicationVersion"); c == nil || c.Form.Get("SourceBundle.S3Key") == "" {
@@ -128,15 +146,21 @@ func TestElasticBeanstalkPython(t *testing.T) {
 	if r.aws.call("s3", "PUT") == nil {
 		t.Error("the README does not upload the bundle")
 	}
+	if !slices.Equal(eb.calls, []string{"init", "create", "deploy"}) {
+		t.Errorf("the README's EB CLI commands ran %v, want init, create, deploy", eb.calls)
+	}
 }
 
 func TestElasticBeanstalkBroken(t *testing.T) {
 	for name, tc := range map[string]struct {
 		example, file, from, to string
 	}{
-		"python: a misspelt option":   {"elastic-beanstalk-python", ".ebextensions/healthcheck.config", "HealthCheckPath", "HealthCheckPth"},
-		"python: another variable":    {"elastic-beanstalk-python", "Procfile", "DJANGO_ALLOWED_HOSTS", "ALLOWED_HOSTS"},
-		"python: hostguard from PATH": {"elastic-beanstalk-python", "Procfile", "web: bin/hostguard", "web: hostguard"},
+		"python: a misspelt option":         {"elastic-beanstalk-python", ".ebextensions/healthcheck.config", "HealthCheckPath", "HealthCheckPth"},
+		"python: another variable":          {"elastic-beanstalk-python", "Procfile", "DJANGO_ALLOWED_HOSTS", "ALLOWED_HOSTS"},
+		"python: hostguard from the bundle": {"elastic-beanstalk-python", "Procfile", "web: hostguard", "web: bin/hostguard"},
+		"python: hostguard not required":    {"elastic-beanstalk-python", "requirements.txt", "\nhostguard==", "\n# hostguard=="},
+		"python: no wheels":                 {"elastic-beanstalk-python", "requirements.txt", "--find-links wheels", "--find-links dist"},
+		"python: the EB CLI zips the dir":   {"elastic-beanstalk-python", ".elasticbeanstalk/config.yml", "artifact: lhy-web-python.zip", "artifact: app.zip"},
 		"docker: an unknown namespace": {"elastic-beanstalk-docker", ".ebextensions/healthcheck.config",
 			"aws:autoscaling:launchconfiguration", "aws:autoscaling:launchconfig"},
 		"docker: no hop-limit permission": {"elastic-beanstalk-docker", "instance-profile-policy.json", "ec2:ModifyInstanceMetadataOptions", "ec2:DescribeInstances"},

@@ -16,9 +16,11 @@ import (
 )
 
 // TestElasticBeanstalkPythonRuns deploys the Python bundle as Elastic
-// Beanstalk would, in a network namespace the test creates: the instance's
+// Beanstalk would, in a network namespace the test creates: hostguard is
+// installed from the bundle's wheel into a virtualenv, the instance's
 // address is 10.0.1.23, the EC2 metadata mock answers for it on the
-// namespace's loopback, the Procfile's web command runs as it stands, and
+// namespace's loopback, the Procfile's web command runs as it stands (with
+// the virtualenv's bin first on PATH, as EB runs it), and
 // nginx proxies to it configured as EB's Python platform configures it. A
 // health check with Host = the instance's address must get 200, an unknown
 // Host 400. Nothing leaves the namespace.
@@ -60,18 +62,54 @@ func TestElasticBeanstalkPythonRuns(t *testing.T) {
 		return exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
 	}
 
-	// The bundle, unpacked as EB unpacks it.
+	need("Debian's python3 -m venv (python3-venv)", exec.Command("/usr/bin/python3", "-c", "import ensurepip, venv, gunicorn").Run() == nil)
+
+	// The bundle, built from the wheels, unpacked as EB unpacks it.
 	work := t.TempDir()
 	dir := sandbox(t, "elastic-beanstalk-python", awsValues)
 	zip := filepath.Join(work, "bundle.zip")
-	bundle := exec.Command("bash", "bundle.sh", "amd64")
+	bundle := exec.Command("bash", "bundle.sh", wheelDir(t))
 	bundle.Dir = dir
-	bundle.Env = append(os.Environ(), "HOSTGUARD_BIN="+hostguardBin, "OUT="+zip)
+	bundle.Env = append(os.Environ(), "OUT="+zip)
 	if out, err := bundle.CombinedOutput(); err != nil {
 		t.Fatalf("bundle.sh: %v\n%s", err, out)
 	}
 	app := filepath.Join(work, "current")
 	if err := unzip(zip, app); err != nil {
+		t.Fatal(err)
+	}
+
+	// EB's Python platform makes a virtualenv and runs pip install -r
+	// requirements.txt in the app's directory. PyPI is out of reach here, so
+	// Django and gunicorn come from Debian (the system site-packages) and
+	// pip runs the bundle's hostguard lines alone, as they stand (the
+	// relative --find-links included), without an index.
+	venv := filepath.Join(work, "venv")
+	sh("/usr/bin/python3", "-m", "venv", "--system-site-packages", venv) // Debian's, with Django and gunicorn
+	var lines []string
+	for _, l := range strings.Split(string(read(t, filepath.Join(app, "requirements.txt"))), "\n") {
+		if strings.HasPrefix(l, "--find-links ") || strings.HasPrefix(l, "hostguard==") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("the bundle's requirements.txt lacks the hostguard lines: %q", lines)
+	}
+	hgReqs := filepath.Join(app, "requirements-hostguard.txt")
+	if err := os.WriteFile(hgReqs, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pip := exec.Command(filepath.Join(venv, "bin", "pip"), "install", "--no-index", "--disable-pip-version-check", "-r", hgReqs)
+	pip.Dir = work // not the app's directory: --find-links is read relative to the file
+	if out, err := pip.CombinedOutput(); err != nil {
+		t.Fatalf("pip install -r (the bundle's hostguard lines): %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(venv, "bin", "hostguard")); err != nil {
+		t.Fatalf("the wheel did not put hostguard in the virtualenv's bin: %v", err)
+	}
+	// gunicorn as pip installs it in EB's virtualenv: a script there.
+	shim := fmt.Sprintf("#!%s/bin/python\nimport sys\nfrom gunicorn.app.wsgiapp import run\nsys.exit(run())\n", venv)
+	if err := os.WriteFile(filepath.Join(venv, "bin", "gunicorn"), []byte(shim), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
@@ -120,7 +158,8 @@ func TestElasticBeanstalkPythonRuns(t *testing.T) {
 	// The Procfile's web process, as EB's process manager runs it.
 	web := inNS("sh", "-c", "exec "+strings.Join(procfileWeb(t, app), " "))
 	web.Dir = app
-	web.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + work, "AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:1338"}
+	web.Env = []string{"PATH=" + filepath.Join(venv, "bin") + ":/usr/bin:/bin", "HOME=" + work,
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:1338"}
 	start("web", web)
 
 	// nginx as EB's Python platform configures it in front of port 8000.
@@ -186,8 +225,7 @@ http {
 	}
 }
 
-// unzip extracts a bundle as unzip(1) does, file modes included (the
-// Procfile runs bin/hostguard).
+// unzip extracts a bundle as unzip(1) does, file modes included.
 func unzip(file, dir string) error {
 	z, err := zip.OpenReader(file)
 	if err != nil {

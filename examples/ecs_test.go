@@ -39,6 +39,7 @@ var awsValues = map[string]string{
 	"<instance-role>":       "lhy-web-ec2",
 	"<container-id>":        "4f5e6d7c8b9a",
 	"<pod-ip>":              "10.244.1.7",
+	"<wheel-dir>":           "hostguard-wheels",
 }
 
 // fargateSizes are the task CPU values Fargate accepts and the memory

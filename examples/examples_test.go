@@ -26,8 +26,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	hostguardBin = filepath.Join(dir, "hostguard")
+	// Static, as a release builds it: the Python example's wheel carries it.
 	build := exec.Command("go", "build", "-o", hostguardBin, "./cmd/hostguard")
 	build.Dir = ".."
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building hostguard: %v\n%s", err, out)
 		os.Exit(1)
