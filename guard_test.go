@@ -3,6 +3,7 @@ package hostguard
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -312,6 +313,21 @@ func TestReasonLabel(t *testing.T) {
 	}
 	if got := Reason(200).Label(); got != "unknown" {
 		t.Errorf("out-of-range Label() = %q", got)
+	}
+}
+
+// TestReasonLabelsDocumented: docs/proxy.md lists every label, which the
+// proxy's metric uses, with its text.
+func TestReasonLabelsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("docs/proxy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := ReasonNone + 1; r < numReasons; r++ {
+		text, _, _ := strings.Cut(r.String(), " (")
+		if row := "| `" + r.Label() + "` | " + text; !strings.Contains(string(doc), row) {
+			t.Errorf("docs/proxy.md lacks the row %q", row)
+		}
 	}
 }
 

@@ -392,6 +392,28 @@ func ExampleGuard_CheckRequest() {
 	// reject "evil.example": host not in allow list (answer 400)
 }
 
+// A RejectHandler finds why the request was rejected; Reason.Label is
+// the name to count it by, Reason.String the text to log.
+func ExampleVerdictFromContext() {
+	g, _ := New(Options{
+		AllowedHosts: []string{"example.com"},
+		Logger:       slog.New(slog.DiscardHandler),
+		RejectHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			v, _ := VerdictFromContext(r.Context())
+			fmt.Printf("rejected %q: label %s, text %q\n", v.Value, v.Reason.Label(), v.Reason)
+			http.Error(w, "misdirected request", http.StatusMisdirectedRequest)
+		}),
+	})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "evil.example"
+	w := httptest.NewRecorder()
+	g.Handler(http.NotFoundHandler()).ServeHTTP(w, r)
+	fmt.Println(w.Code)
+	// Output:
+	// rejected "evil.example": label not_allowed, text "host not in allow list"
+	// 421
+}
+
 // TestReportOnly: every decision is made and logged as when enforcing, but
 // a request that would be rejected is served; forwarded headers from an
 // untrusted peer are still removed.
