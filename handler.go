@@ -97,7 +97,7 @@ type Verdict struct {
 	// forwarded host, as received; never write it out unescaped.
 	Value string
 	// Exempt says that the path is one of [Options.ExemptPaths]: the Host
-	// was not checked (Reason is ReasonNone).
+	// was not checked (a trusted proxy's forwarded hosts still were).
 	Exempt bool
 	// DropForwarded says that X-Forwarded-Host and Forwarded came from a
 	// peer that is not a trusted proxy: the server must remove them

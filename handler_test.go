@@ -307,20 +307,25 @@ func (w *nopWriter) WriteHeader(int)             {}
 // an accepted request, one allocation (the header values) for a rejection
 // answered by Reject.
 func TestHandlerAllocations(t *testing.T) {
-	g := mustNew(t, Options{AllowedHosts: []string{".example.org", "10.0.0.0/8"}, LogLimit: -1})
+	g := mustNew(t, Options{AllowedHosts: []string{".example.org", "10.0.0.0/8"}, LogLimit: -1, TrustedProxies: []string{"10.0.0.5"}})
 	h := g.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	for _, tt := range []struct {
-		host string
-		max  float64
+		host, xfh string // xfh from the trusted proxy
+		max       float64
 	}{
-		{"www.example.org:8443", 0}, {"WWW.Example.ORG.", 0}, {"10.0.1.23:80", 0},
-		{"evil.example", 1}, {"a..b", 1}, {"", 1},
+		{"www.example.org:8443", "", 0}, {"WWW.Example.ORG.", "", 0}, {"10.0.1.23:80", "", 0},
+		{"10.0.1.23:80", "www.example.org", 0},
+		{"evil.example", "", 1}, {"a..b", "", 1}, {"", "", 1}, {"www.example.org", "evil.example", 1},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Host = tt.host
+		if tt.xfh != "" {
+			r.RemoteAddr = "10.0.0.5:1234"
+			r.Header.Set("X-Forwarded-Host", tt.xfh)
+		}
 		w := &nopWriter{h: http.Header{}}
 		if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, r) }); n > tt.max {
-			t.Errorf("Host %q: the middleware allocates %v times per request, budget %v", tt.host, n, tt.max)
+			t.Errorf("Host %q, X-Forwarded-Host %q: the middleware allocates %v times per request, budget %v", tt.host, tt.xfh, n, tt.max)
 		}
 	}
 }
