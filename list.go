@@ -111,10 +111,21 @@ func (l *list) fastName(s string) outcome {
 	if l.any != "" || s == "" || s[0] == '[' {
 		return unsure
 	}
-	name, port, ok := splitName(s)
-	if !ok {
+	p, port, state := splitPort(s)
+	switch state {
+	case portBad:
 		return refused
+	case portUnknown:
+		var ok bool
+		if p, port, ok = firstPort(s); !ok {
+			return refused
+		}
 	}
+	n := p // the name part ends here, without one trailing dot
+	if n > 0 && s[n-1] == '.' {
+		n--
+	}
+	name := s[:n]
 	if r, ok := l.names.lookup(name); ok {
 		if _, ok := r.match(port); ok {
 			return accepted
@@ -122,7 +133,7 @@ func (l *list) fastName(s string) outcome {
 		// Not on this port; a domain entry may still allow it.
 		return unsure
 	}
-	if len(name) <= maxNameLen {
+	if n <= maxNameLen {
 		if _, dot, ok := l.matchDomain(name, port); ok {
 			if validLabels(name[:dot]) {
 				return accepted
@@ -130,40 +141,32 @@ func (l *list) fastName(s string) outcome {
 			return refused
 		}
 	}
-	// Only an IP literal can still pass (there is no "*" here), if the list
-	// admits any, and an IP literal ends in a digit.
-	if n := len(name); !l.admitsIPs || n > 0 && (name[n-1] < '0' || name[n-1] > '9') {
-		return refused
+	if l.mayAdmitIP(name) {
+		return unsure
 	}
-	return unsure
+	return refused
 }
 
-// splitName splits s, a Host value that does not start with '[', into its
-// name part (up to the first ':', without one trailing dot) and its port
-// (0: none). ok is false when the port is not valid. The name part is not
-// checked.
-func splitName(s string) (name string, port uint16, ok bool) {
-	p, port, state := splitPort(s)
-	switch state {
-	case portBad:
-		return "", 0, false
-	case portUnknown:
-		// A long run of digits at the end: find the port the slow way.
-		p, port = strings.IndexByte(s, ':'), 0
-		if p < 0 {
-			p = len(s)
-		} else {
-			var r Reason
-			if port, r = parsePort(s[p+1:]); r != ReasonNone {
-				return "", 0, false
-			}
-		}
+// mayAdmitIP reports whether the name part of a Host value that no name
+// or domain entry allows may still pass as an IP literal: the list admits
+// IP literals (there is no "*" here) and the name ends in a digit, as an
+// IPv4 address does.
+func (l *list) mayAdmitIP(name string) bool {
+	n := len(name)
+	return l.admitsIPs && (n == 0 || '0' <= name[n-1] && name[n-1] <= '9')
+}
+
+// firstPort finds the port of s the slow way, for a value that ends in
+// more digits than splitPort reads: after the first ':', if any. It
+// returns the index of that colon (len(s) when there is none) and the
+// port, or false when the port is not valid.
+func firstPort(s string) (colon int, port uint16, ok bool) {
+	colon = strings.IndexByte(s, ':')
+	if colon < 0 {
+		return len(s), 0, true
 	}
-	name = s[:p]
-	if p > 0 && s[p-1] == '.' {
-		name = s[:p-1]
-	}
-	return name, port, true
+	port, r := parsePort(s[colon+1:])
+	return colon, port, r == ReasonNone
 }
 
 // What splitPort found at the end of a Host value.
