@@ -13,19 +13,25 @@ type builder struct {
 	subdomains map[string]portRule // x of ".x" and "*.x"
 }
 
-// compile parses the entries and builds the list.
-func compile(entries []string) (*list, error) {
+// compile parses the entries and builds the list, or returns an
+// *EntryError for every bad entry, in order.
+func compile(entries []string) (*list, []error) {
 	b := builder{
-		l:          &list{ips: map[netip.Prefix]portRule{}},
+		l:          &list{v4: map[uint64]portRule{}, v6: map[netip.Prefix]portRule{}},
 		exactRules: map[string]portRule{},
 		subdomains: map[string]portRule{},
 	}
+	var errs []error
 	for _, text := range entries {
 		e, err := parseEntry(text)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		b.add(e)
+	}
+	if errs != nil {
+		return nil, errs
 	}
 	return b.build(), nil
 }
@@ -40,13 +46,17 @@ func (b *builder) add(e entry) {
 	case entryAny:
 		l.any, l.admitsIPs = e.text, true
 	case entryIP:
-		addRule(l.ips, e.prefix, e.port, e.text)
 		l.admitsIPs = true
+		if a := e.prefix.Addr(); a.Is4() {
+			// By one integer, which hashes faster than a netip.Prefix.
+			addRule(l.v4, v4Key(a.As4(), e.prefix.Bits()), e.port, e.text)
+			l.bits4 = appendUnique(l.bits4, e.prefix.Bits())
+		} else {
+			addRule(l.v6, e.prefix, e.port, e.text)
+			l.bits6 = appendUnique(l.bits6, e.prefix.Bits())
+		}
 	case entryName:
 		addRule(b.exactRules, e.name, e.port, e.text)
-		if l.firstName == "" && e.port == 0 {
-			l.firstName = e.name
-		}
 	case entryDomain:
 		addRule(b.exactRules, e.name, e.port, e.text)
 		fallthrough
@@ -61,20 +71,6 @@ func (b *builder) add(e entry) {
 func (b *builder) build() *list {
 	l := b.l
 	l.names, l.domains = buildNameTable(b.exactRules), buildNameTable(b.subdomains)
-	// IPv4 entries move to a map keyed by one integer, which hashes
-	// faster than a netip.Prefix.
-	for p, r := range l.ips {
-		if p.Addr().Is4() {
-			l.bits4 = appendUnique(l.bits4, p.Bits())
-			if l.v4 == nil {
-				l.v4 = map[uint64]portRule{}
-			}
-			l.v4[v4Key(p.Addr().As4(), p.Bits())] = r
-			delete(l.ips, p)
-		} else {
-			l.bits6 = appendUnique(l.bits6, p.Bits())
-		}
-	}
 	slices.SortFunc(l.bits4, func(a, b int) int { return b - a })
 	slices.SortFunc(l.bits6, func(a, b int) int { return b - a })
 	return l

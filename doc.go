@@ -6,7 +6,9 @@
 //
 // A Guard is built once with [New] and then used as net/http middleware
 // through [Guard.Handler], or as a pure check through [Guard.Allow]. Checks
-// do not allocate and cost the same whatever the size of the list.
+// do not allocate and cost the same whatever the size of the list. A
+// server other than net/http checks a request with [Guard.CheckRequest]
+// and acts on the [Verdict].
 //
 // The Host grammar is Django's: after lower-casing, a value must match
 //

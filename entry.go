@@ -44,27 +44,29 @@ type entry struct {
 // parseEntry parses one allow-list entry, or says what is wrong with it
 // and what to write instead.
 func parseEntry(text string) (entry, error) {
-	e := entry{text: text}
 	switch {
 	case text == "":
 		return badEntry(text, "empty entry; remove it")
 	case strings.ContainsAny(text, " \t\r\n\v\f"):
 		return badEntry(text, "contains white space; give one host per entry, without spaces")
 	case text == SelfEntry:
-		e.kind = entrySelf
-		return e, nil
+		return entry{text: text, kind: entrySelf}, nil
 	case strings.HasPrefix(text, "@"):
 		return badEntry(text, "unknown special entry; the only one is %q", SelfEntry)
 	case text == "*":
-		e.kind = entryAny
-		return e, nil
+		return entry{text: text, kind: entryAny}, nil
 	case strings.Contains(text, "://"):
 		return badEntry(text, "a URL is not a host; give the host name alone, for example %q", hostOfURL(text))
 	case strings.Contains(text, "/"):
 		return parseRange(text)
 	}
+	return parseHostEntry(text)
+}
 
-	e.kind = entryName
+// parseHostEntry parses an entry that names hosts: a name, a domain
+// (".x", "*.x") or an address, each with an optional port.
+func parseHostEntry(text string) (entry, error) {
+	e := entry{text: text, kind: entryName}
 	rest := text // what remains after the wildcard prefix
 	switch {
 	case strings.HasPrefix(text, "*."):
@@ -76,9 +78,7 @@ func parseEntry(text string) (entry, error) {
 	if strings.Contains(rest, "*") {
 		return badEntry(text, "'*' is allowed only alone (every host) or as a leading \"*.\" (every subdomain), as in \"*.example.com\"")
 	}
-	// An IPv6 address without brackets ("2001:db8::1").
-	if strings.Count(rest, ":") >= 2 && strings.Trim(rest, "0123456789abcdefABCDEF:.%") == "" ||
-		strings.Contains(rest, "%") && !strings.HasPrefix(rest, "[") {
+	if isBareIPv6(rest) {
 		return parseBareIPv6(text, rest, wildcard)
 	}
 	ascii, err := toASCII(rest)
@@ -90,15 +90,22 @@ func parseEntry(text string) (entry, error) {
 		return badEntry(text, "%s", r)
 	}
 	e.port = h.port
-	if h.isIP() {
-		if wildcard {
-			return badEntry(text, "a wildcard applies to names, not to IP addresses; use a CIDR range such as \"10.0.0.0/8\"")
-		}
-		e.kind, e.prefix = entryIP, netip.PrefixFrom(h.addr, h.addr.BitLen())
+	if !h.isIP() {
+		e.name = strings.ToLower(h.name)
 		return e, nil
 	}
-	e.name = strings.ToLower(h.name)
+	if wildcard {
+		return badEntry(text, "a wildcard applies to names, not to IP addresses; use a CIDR range such as \"10.0.0.0/8\"")
+	}
+	e.kind, e.prefix = entryIP, netip.PrefixFrom(h.addr, h.addr.BitLen())
 	return e, nil
+}
+
+// isBareIPv6 reports whether s looks like an IPv6 address written without
+// brackets ("2001:db8::1"), or holds a zone id outside brackets.
+func isBareIPv6(s string) bool {
+	return strings.Count(s, ":") >= 2 && strings.Trim(s, "0123456789abcdefABCDEF:.%") == "" ||
+		strings.Contains(s, "%") && !strings.HasPrefix(s, "[")
 }
 
 // badEntry is the error for an entry: what is wrong and what to write

@@ -18,8 +18,7 @@ import "strings"
 // quoted-pair ("\") is malformed too, since unescaping it is another point
 // where recipients may disagree; no host needs one.
 func forwardedHosts(v string, yield func(host string) bool) bool {
-	var seen [4]string // parameter names of the current element, lower case
-	n := 0             // how many of seen are set
+	var seen params // parameter names of the current element
 	i := 0
 	for {
 		i = skipOWS(v, i)
@@ -28,43 +27,18 @@ func forwardedHosts(v string, yield func(host string) bool) bool {
 		}
 		switch v[i] {
 		case ',':
-			n = 0 // a new element
+			seen = params{} // a new element
 			i++
 			continue
 		case ';':
 			i++
 			continue
 		}
-		// forwarded-pair
-		start := i
-		for i < len(v) && isTchar(v[i]) {
-			i++
-		}
-		name := v[start:i]
-		if name == "" || i == len(v) || v[i] != '=' {
+		name, val, escaped, next, ok := forwardedPair(v, i)
+		if !ok || !seen.add(name) {
 			return false
 		}
-		i++
-		var val string
-		var escaped, ok bool
-		if val, escaped, i, ok = forwardedValue(v, i); !ok {
-			return false
-		}
-		for _, s := range seen[:n] {
-			if strings.EqualFold(s, name) {
-				return false // a parameter given twice in one element
-			}
-		}
-		if n < len(seen) {
-			seen[n] = name
-			n++
-		} else {
-			return false // RFC 7239 defines four parameters; more is not a real proxy
-		}
-		i = skipOWS(v, i)
-		if i < len(v) && v[i] != ';' && v[i] != ',' {
-			return false
-		}
+		i = next
 		if strings.EqualFold(name, "host") {
 			if escaped {
 				return false
@@ -74,6 +48,52 @@ func forwardedHosts(v string, yield func(host string) bool) bool {
 			}
 		}
 	}
+}
+
+// params holds the parameter names of one Forwarded element.
+type params struct {
+	names [4]string
+	n     int
+}
+
+// add adds name, and reports false when it was there already, in any case
+// (recipients disagree on which of the two counts), or when the element
+// holds more than four: RFC 7239 defines four, more is not a real proxy.
+func (p *params) add(name string) bool {
+	for _, s := range p.names[:p.n] {
+		if strings.EqualFold(s, name) {
+			return false
+		}
+	}
+	if p.n == len(p.names) {
+		return false
+	}
+	p.names[p.n] = name
+	p.n++
+	return true
+}
+
+// forwardedPair reads the forwarded-pair "token=value" at v[i:] and the
+// optional whitespace after it, and returns the name, the value without
+// quotes, whether the value held a quoted-pair, and the index after them,
+// which is the end of v, a ';' or a ','.
+func forwardedPair(v string, i int) (name, val string, escaped bool, next int, ok bool) {
+	start := i
+	for i < len(v) && isTchar(v[i]) {
+		i++
+	}
+	name = v[start:i]
+	if name == "" || i == len(v) || v[i] != '=' {
+		return "", "", false, 0, false
+	}
+	if val, escaped, i, ok = forwardedValue(v, i+1); !ok {
+		return "", "", false, 0, false
+	}
+	i = skipOWS(v, i)
+	if i < len(v) && v[i] != ';' && v[i] != ',' {
+		return "", "", false, 0, false
+	}
+	return name, val, escaped, i, true
 }
 
 // forwardedValue reads a token or a quoted-string at v[i:] and returns it

@@ -1,6 +1,7 @@
 package hostguard
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -49,7 +50,7 @@ type Options struct {
 	// answers every Host, which leaks that the path exists to anyone.
 	ExemptPaths []string
 
-	// RejectHandler serves rejected requests. [RejectionFromContext] tells
+	// RejectHandler serves rejected requests. [VerdictFromContext] tells
 	// it why the request was rejected. Nil: a 400 with a short plain-text
 	// body that never repeats the rejected value.
 	RejectHandler http.Handler
@@ -68,7 +69,7 @@ type Options struct {
 	// roll out a list without a user seeing a 400 for a forgotten name.
 	// Forwarded headers from untrusted peers are still removed. A
 	// RejectHandler is not called; the next handler finds what would have
-	// happened with [RejectionFromContext].
+	// happened with [VerdictFromContext].
 	ReportOnly bool
 }
 
@@ -90,14 +91,13 @@ type selfSet struct {
 	set   map[netip.Addr]struct{}
 }
 
-// New compiles the options into a Guard. It fails with an error that names
-// the offending value when an allow-list entry, trusted proxy or exempt path
-// is not valid.
+// New compiles the options into a Guard. When allow-list entries, trusted
+// proxies or exempt paths are not valid, its error names every one of them
+// and says how to fix it: it joins (see [errors.Join]) one error per bad
+// value, an [*EntryError] for each allow-list entry, which [errors.As]
+// finds.
 func New(o Options) (*Guard, error) {
-	l, err := compile(o.AllowedHosts)
-	if err != nil {
-		return nil, err
-	}
+	l, errs := compile(o.AllowedHosts)
 	g := &Guard{
 		list:       l,
 		allowEmpty: o.AllowEmptyHost,
@@ -106,19 +106,21 @@ func New(o Options) (*Guard, error) {
 	}
 	for _, t := range o.TrustedProxies {
 		p, err := parseTrusted(t)
-		if err != nil {
-			return nil, err
-		}
+		errs = append(errs, err)
 		g.trusted = append(g.trusted, p)
 	}
 	for _, p := range o.ExemptPaths {
 		if !strings.HasPrefix(p, "/") {
-			return nil, fmt.Errorf("hostguard: invalid exempt path %q: a path starts with '/', as in \"/health\"", p)
+			errs = append(errs, fmt.Errorf("hostguard: invalid exempt path %q: a path starts with '/', as in \"/health\"", p))
+			continue
 		}
 		if g.exempt == nil {
 			g.exempt = map[string]bool{}
 		}
 		g.exempt[p] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	log := o.Logger
 	if log == nil {
@@ -149,32 +151,11 @@ func parseTrusted(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// ReportOnly reports whether the Guard only reports rejections
-// ([Options.ReportOnly]).
-func (g *Guard) ReportOnly() bool { return g.reportOnly }
-
 // Entries returns the allow list as it was given, in order.
 func (g *Guard) Entries() []string { return slices.Clone(g.list.entries) }
 
 // HasSelf reports whether the allow list holds the [SelfEntry] "@self".
 func (g *Guard) HasSelf() bool { return g.list.self }
-
-// FirstName returns the first entry that names exactly one host on any
-// port (not a wildcard, address, range or host:port), lower case and
-// without a trailing dot, or "" if there is none.
-//
-// FirstName, [Guard.AdmitsIPs], [IsIPLiteral] and [Guard.TrustedPeer] are
-// for servers that pass requests on (hostguard proxy is one): such a server
-// sends an application a name it accepts in place of an IP-literal Host
-// that the list admitted (a health check), and extends X-Forwarded-For only
-// for trusted proxies. A handler wrapped in [Guard.Handler] needs none of
-// them.
-func (g *Guard) FirstName() string { return g.list.firstName }
-
-// AdmitsIPs reports whether some entry can admit an IP-literal Host: an
-// address, a CIDR range, "@self" or "*". A server that sends [Guard.FirstName]
-// in place of such a Host needs a name when this is true.
-func (g *Guard) AdmitsIPs() bool { return g.list.admitsIPs }
 
 // SetSelf replaces the addresses that "@self" stands for. It is atomic:
 // requests being checked see either the old set or the new one, and none
@@ -211,15 +192,8 @@ func (g *Guard) Allow(host string) bool {
 	return r == ReasonNone
 }
 
-// IsIPLiteral reports whether value, a Host header value, is well formed and
-// names an IP address ("10.0.1.23:80", "[2001:db8::1]") rather than a name,
-// by the Guard's own grammar (so "010.1" is neither). It does not allocate.
-func IsIPLiteral(value string) bool {
-	var h host
-	return h.parse(value) == ReasonNone && h.isIP()
-}
-
-// Decision is the outcome of [Guard.Check].
+// Decision is the outcome of [Guard.Check]: what the list says of one Host
+// value. [Verdict] is what it says of a request.
 type Decision struct {
 	// Host is the normalised host: lower case, without a trailing dot,
 	// IP addresses in canonical form, with the port if one was given.
@@ -231,22 +205,17 @@ type Decision struct {
 	Reason Reason
 }
 
-// Allowed reports whether the host was accepted.
+// Allowed reports whether the list admits the host.
 func (d Decision) Allowed() bool { return d.Reason == ReasonNone }
 
 // Check is [Guard.Allow] with an explanation: the normalised host, the entry
 // that matched and, for a rejection, the reason.
 func (g *Guard) Check(value string) Decision {
 	var d Decision
-	o := g.fast(value)
 	var h host
 	parsed := h.parse(value)
 	if parsed == ReasonNone {
 		d.Host = normalize(&h)
-	}
-	if o == accepted {
-		d.Entry = g.entryOf(&h)
-		return d
 	}
 	d.Entry, d.Reason = g.decide(value, &h, parsed)
 	return d
@@ -268,25 +237,25 @@ func normalize(h *host) string {
 	return s
 }
 
-// The check runs in stages, each named for what it does:
+// The check runs in two stages:
 //
 //   - fast: the fast paths, which decide the common cases without the full
 //     parse: fastIPv4 for a dotted-quad Host (health checks) and
 //     list.fastName for a Host whose name is an entry or under a domain
-//     entry. They look up every exact-name entry the value could match.
+//     entry. They answer accepted, refused or unsure.
 //   - slow: the full parse (host.parse), then decide, which matches the
-//     parsed host against what the fast paths do not look up: "*",
-//     addresses and ranges (list.matchParsed), domains, and @self.
+//     parsed host against the whole list (list.match) and @self.
 //
-// Allow, reason and Check all run fast first, so slow never looks up
-// exact names again. Check then asks entryOf which entry allowed an
-// accepted host: the fast paths only say yes or no.
+// slow depends on nothing the fast paths did: it alone decides every value,
+// so Check, which needs the parse for the normalised host and the entry,
+// runs it alone. Allow and the middleware run fast first and slow only
+// when fast is unsure. FuzzAllow holds the two to the same answers.
 
 // outcome is what the fast paths found.
 type outcome uint8
 
 const (
-	unsure   outcome = iota // the full parse decides; no exact-name entry allows the value
+	unsure   outcome = iota // the full check decides
 	accepted                // allowed
 	refused                 // malformed or not allowed; Allow need not know which
 )
@@ -341,29 +310,15 @@ func (g *Guard) fastIPv4(s string) bool {
 	return false
 }
 
-// entryOf returns the entry that allows h, which the fast paths accepted,
-// for Check's explanation.
-func (g *Guard) entryOf(h *host) string {
-	if !h.isIP() {
-		if r, ok := g.list.names.lookup(h.name); ok {
-			if e, ok := r.match(h.port); ok {
-				return e
-			}
-		}
-	}
-	e, _ := g.match(h)
-	return e
-}
-
-// slow is the full check of a value the fast paths left: parse, then
-// decide.
+// slow is the full check of a value: parse, then decide.
 func (g *Guard) slow(s string) (string, Reason) {
 	var h host
 	return g.decide(s, &h, h.parse(s))
 }
 
 // decide matches the host h parsed from value, whose parse gave parsed,
-// against what the fast paths do not look up.
+// against the list and @self, and returns the entry that allows it or the
+// reason it is rejected.
 func (g *Guard) decide(value string, h *host, parsed Reason) (string, Reason) {
 	if parsed != ReasonNone {
 		if parsed == ReasonEmpty && g.allowEmpty && value == "" {
@@ -371,13 +326,7 @@ func (g *Guard) decide(value string, h *host, parsed Reason) (string, Reason) {
 		}
 		return "", parsed
 	}
-	return g.match(h)
-}
-
-// match matches a well-formed host against what the fast paths do not look
-// up, @self last.
-func (g *Guard) match(h *host) (string, Reason) {
-	if e, ok := g.list.matchParsed(h); ok {
+	if e, ok := g.list.match(h); ok {
 		return e, ReasonNone
 	}
 	if g.list.self && h.isIP() {

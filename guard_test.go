@@ -3,6 +3,9 @@ package hostguard
 import (
 	"errors"
 	"net/netip"
+	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,6 +216,10 @@ func TestCheckNamesEntry(t *testing.T) {
 		if d := g.Check(host); d.Entry != entry || !d.Allowed() {
 			t.Errorf("Check(%q) = %+v, want entry %q", host, d, entry)
 		}
+		// The full check decides alone, whatever the fast paths did.
+		if e, r := g.slow(host); e != entry || r != ReasonNone {
+			t.Errorf("slow(%q) = %q, %v; want entry %q", host, e, r, entry)
+		}
 	}
 }
 
@@ -285,23 +292,82 @@ func TestReasonString(t *testing.T) {
 	}
 }
 
-func TestFirstNameAndAdmitsIPs(t *testing.T) {
-	for _, tt := range []struct {
-		list  []string
-		first string
-		ips   bool
-	}{
-		{[]string{"@self", ".a.example", "*.b.example", "10.0.0.1", "[::1]:80", "c.example:8443", "D.Example.", "e.example"}, "d.example", true},
-		{[]string{".a.example", "b.example"}, "b.example", false},
-		{[]string{"b.example", "10.0.0.0/8"}, "b.example", true},
-		{[]string{"*"}, "", true},
-		{[]string{"bücher.example"}, "xn--bcher-kva.example", false},
-		{nil, "", false},
-	} {
-		g := mustNew(t, Options{AllowedHosts: tt.list})
-		if g.FirstName() != tt.first || g.AdmitsIPs() != tt.ips {
-			t.Errorf("%q: FirstName %q AdmitsIPs %v, want %q %v", tt.list, g.FirstName(), g.AdmitsIPs(), tt.first, tt.ips)
+// TestReasonLabel holds the labels to what dashboards and docs/proxy.md
+// use: a label never changes once released, and a new reason needs one.
+func TestReasonLabel(t *testing.T) {
+	want := map[Reason]string{
+		ReasonNone: "none", ReasonEmpty: "empty", ReasonBadChar: "bad_char", ReasonEmptyLabel: "empty_label",
+		ReasonLabelTooLong: "label_too_long", ReasonNameTooLong: "name_too_long", ReasonNumericName: "numeric_name",
+		ReasonBadPort: "bad_port", ReasonSecondPort: "second_port", ReasonBadIPv6: "bad_ipv6", ReasonZone: "zone",
+		ReasonUnclosedBracket: "unclosed_bracket", ReasonNotAllowed: "not_allowed",
+		ReasonForwardedMalformed: "forwarded_malformed", ReasonForwardedNotAllowed: "forwarded_not_allowed",
+	}
+	if len(want) != int(numReasons) {
+		t.Fatalf("the test knows %d reasons, the package %d: give the new one a label here", len(want), numReasons)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	for r := ReasonNone; r < numReasons; r++ {
+		if got := r.Label(); got != want[r] || !snake.MatchString(got) {
+			t.Errorf("Reason(%d).Label() = %q, want %q", r, got, want[r])
 		}
+	}
+	if got := Reason(200).Label(); got != "unknown" {
+		t.Errorf("out-of-range Label() = %q", got)
+	}
+}
+
+// TestReasonLabelsDocumented: docs/proxy.md lists every label, which the
+// proxy's metric uses, with its text.
+func TestReasonLabelsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("docs/proxy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := ReasonNone + 1; r < numReasons; r++ {
+		text, _, _ := strings.Cut(r.String(), " (")
+		if row := "| `" + r.Label() + "` | " + text; !strings.Contains(string(doc), row) {
+			t.Errorf("docs/proxy.md lacks the row %q", row)
+		}
+	}
+}
+
+// TestNewReportsEveryBadValue: one error names every bad entry, trusted
+// proxy and exempt path, and errors.As still finds the entries' errors.
+func TestNewReportsEveryBadValue(t *testing.T) {
+	_, err := New(Options{
+		AllowedHosts:   []string{"ok.example", "http://a.example", "10.0.0.1/8", "fine.example", "a..b"},
+		TrustedProxies: []string{"10.0.0.5", "proxy.internal"},
+		ExemptPaths:    []string{"/health", "livez"},
+	})
+	if err == nil {
+		t.Fatal("New succeeded")
+	}
+	msg := err.Error()
+	for _, want := range []string{`"http://a.example"`, `did you mean "10.0.0.0/8"`, `"a..b"`, `"proxy.internal"`, `"livez"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %s:\n%s", want, msg)
+		}
+	}
+	if n := strings.Count(msg, "\n") + 1; n != 5 {
+		t.Errorf("error has %d lines, want one per bad value (5):\n%s", n, msg)
+	}
+	var ee *EntryError
+	if !errors.As(err, &ee) || ee.Entry != "http://a.example" {
+		t.Errorf("errors.As: %v, %+v; want the first bad entry", errors.As(err, &ee), ee)
+	}
+	var entries []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		if errors.As(e, &ee) {
+			entries = append(entries, ee.Entry)
+		}
+	}
+	if want := []string{"http://a.example", "10.0.0.1/8", "a..b"}; !slices.Equal(entries, want) {
+		t.Errorf("entry errors for %q, want %q", entries, want)
+	}
+	// One bad value: the error is that value's alone.
+	_, err = New(Options{AllowedHosts: []string{"a..b"}})
+	if !errors.As(err, &ee) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("one bad entry: %q", err)
 	}
 }
 
@@ -317,19 +383,5 @@ func TestTrustedPeer(t *testing.T) {
 	}
 	if mustNew(t, Options{}).TrustedPeer("10.0.0.5:1") {
 		t.Error("no trusted proxies: nobody is trusted")
-	}
-}
-
-func TestIsIPLiteral(t *testing.T) {
-	for h, want := range map[string]bool{
-		"10.0.1.23": true, "10.0.1.23:80": true, "10.0.1.23.": true, "[2001:db8::1]:8080": true, "[::ffff:10.0.0.1]": true,
-		"lhy.kr": false, "lhy.kr:80": false, "010.1": false, "[::1": false, "": false, "1.2.3.4@evil": false,
-	} {
-		if got := IsIPLiteral(h); got != want {
-			t.Errorf("IsIPLiteral(%q) = %v, want %v", h, got, want)
-		}
-	}
-	if n := testing.AllocsPerRun(100, func() { IsIPLiteral("[2001:db8::1]:8080") }); n != 0 {
-		t.Errorf("IsIPLiteral allocates %v times", n)
 	}
 }

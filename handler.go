@@ -2,7 +2,6 @@ package hostguard
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -25,31 +24,49 @@ const (
 // headers, and [Options.ReportOnly] for a rollout that only reports.
 func (g *Guard) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := g.CheckRequest(&Request{
-			Host:          r.Host,
-			Path:          r.URL.Path,
-			RemoteAddr:    r.RemoteAddr,
-			UserAgent:     r.UserAgent(),
-			ForwardedHost: r.Header[headerXFH],
-			Forwarded:     r.Header[headerForwarded],
-		})
-		if v.DropForwarded {
-			delete(r.Header, headerXFH)
-			delete(r.Header, headerForwarded)
-		}
-		switch {
-		case !v.Rejected():
+		// The common case, decided from what it needs alone: an allowed
+		// Host and no forwarded host. An exempt path changes nothing
+		// for an allowed Host.
+		reason := g.reason(r.Host)
+		if reason == ReasonNone && len(r.Header[headerXFH]) == 0 && len(r.Header[headerForwarded]) == 0 {
 			next.ServeHTTP(w, r)
-		case !v.Enforced:
-			// Report-only: logged and counted, then served; the
-			// handler may look at what would have happened.
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rejectionKey{}, v.rejection())))
-		case g.reject == nil:
-			Reject(w, r)
-		default:
-			g.reject.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), rejectionKey{}, v.rejection())))
+			return
 		}
+		g.serve(w, r, next, reason)
 	})
+}
+
+// serve is the rest of the middleware, for a request whose Host the list
+// judged hostReason.
+func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler, hostReason Reason) {
+	req := Request{
+		Host:          r.Host,
+		Path:          r.URL.Path,
+		RemoteAddr:    r.RemoteAddr,
+		ForwardedHost: r.Header[headerXFH],
+		Forwarded:     r.Header[headerForwarded],
+	}
+	v := g.check(&req, hostReason)
+	if v.DropForwarded {
+		delete(r.Header, headerXFH)
+		delete(r.Header, headerForwarded)
+	}
+	if v.Allowed() {
+		next.ServeHTTP(w, r)
+		return
+	}
+	req.UserAgent = r.UserAgent() // for the log only
+	g.logRejection(&req, v)
+	switch {
+	case !v.Enforced:
+		// Report-only: logged and counted, then served; the handler
+		// may look at what would have happened.
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), verdictKey{}, v)))
+	case g.reject == nil:
+		Reject(w, r)
+	default:
+		g.reject.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), verdictKey{}, v)))
+	}
 }
 
 // Request is what the Guard checks of a request: what [Guard.Handler] reads
@@ -68,35 +85,36 @@ type Request struct {
 	ForwardedHost, Forwarded []string
 }
 
-// Verdict is the outcome of [Guard.CheckRequest].
+// Verdict is what the list says of a request: the outcome of
+// [Guard.CheckRequest], and what an [Options.RejectHandler] (or, in
+// report-only mode, the next handler) finds with [VerdictFromContext].
+// [Decision] is what it says of one Host value.
 type Verdict struct {
-	// Reason is ReasonNone when the request passes the list; otherwise why
+	// Reason is ReasonNone when the list admits the request; otherwise why
 	// it does not.
 	Reason Reason
 	// Value is the value that failed, the Host or a trusted proxy's
 	// forwarded host, as received; never write it out unescaped.
 	Value string
 	// Exempt says that the path is one of [Options.ExemptPaths]: the Host
-	// was not checked (Reason is ReasonNone).
+	// was not checked (a trusted proxy's forwarded hosts still were).
 	Exempt bool
 	// DropForwarded says that X-Forwarded-Host and Forwarded came from a
 	// peer that is not a trusted proxy: the server must remove them
 	// before the application sees the request.
 	DropForwarded bool
 	// Enforced is false in report-only mode ([Options.ReportOnly]): a
-	// rejection is logged and counted, and the request is served anyway.
+	// rejection is logged and counted, and the request passes anyway.
 	Enforced bool
 }
 
-// Rejected reports whether the list does not admit the request (whether or
-// not that is enforced).
-func (v Verdict) Rejected() bool { return v.Reason != ReasonNone }
+// Allowed reports whether the list admits the request.
+func (v Verdict) Allowed() bool { return v.Reason == ReasonNone }
 
-// Serve reports whether the request goes to the application: it passed, or
-// its rejection is not enforced.
-func (v Verdict) Serve() bool { return v.Reason == ReasonNone || !v.Enforced }
-
-func (v Verdict) rejection() Rejection { return Rejection{Host: v.Value, Reason: v.Reason} }
+// Passes reports whether the request goes on to the application: the list
+// admits it, or its rejection is not enforced. A server answers a request
+// that does not pass with [RejectStatus] and [RejectBody].
+func (v Verdict) Passes() bool { return v.Reason == ReasonNone || !v.Enforced }
 
 // CheckRequest checks r as [Guard.Handler] checks an *http.Request, for
 // servers other than net/http: the Host (unless the path is exempt), and,
@@ -105,26 +123,24 @@ func (v Verdict) rejection() Rejection { return Rejection{Host: v.Value, Reason:
 // [RejectStatus] and [RejectBody], as [Reject] does. It does not allocate
 // for a request that passes.
 func (g *Guard) CheckRequest(r *Request) Verdict {
-	v := g.check(r)
-	v.Enforced = !g.reportOnly
-	if v.Rejected() {
+	v := g.check(r, g.reason(r.Host))
+	if !v.Allowed() {
 		g.logRejection(r, v)
 	}
 	return v
 }
 
-func (g *Guard) check(r *Request) Verdict {
-	v := Verdict{Exempt: g.exempt[r.Path]}
+// check checks r, whose Host the list judged hostReason.
+func (g *Guard) check(r *Request, hostReason Reason) Verdict {
+	v := Verdict{Exempt: g.exempt[r.Path], Enforced: !g.reportOnly}
 	forwarded := len(r.ForwardedHost) > 0 || len(r.Forwarded) > 0
 	// Never hand a forwarded host from an untrusted peer to the
 	// application: it would trust it for redirects and links.
 	trusted := forwarded && g.TrustedPeer(r.RemoteAddr)
 	v.DropForwarded = forwarded && !trusted
-	if !v.Exempt {
-		if reason := g.reason(r.Host); reason != ReasonNone {
-			v.Reason, v.Value = reason, r.Host
-			return v
-		}
+	if !v.Exempt && hostReason != ReasonNone {
+		v.Reason, v.Value = hostReason, r.Host
+		return v
 	}
 	if !trusted {
 		return v
@@ -142,10 +158,11 @@ func (g *Guard) check(r *Request) Verdict {
 	return v
 }
 
-// TrustedPeer reports whether remote, a Request.RemoteAddr, is inside
-// [Options.TrustedProxies]: whether a server that passes requests on may
-// keep that peer's X-Forwarded-For and X-Forwarded-Proto. The Host check
-// itself decides this for the forwarded hosts ([Verdict.DropForwarded]).
+// TrustedPeer reports whether remote, a peer's "ip:port" as in
+// http.Request.RemoteAddr, is inside [Options.TrustedProxies]: whether its
+// X-Forwarded-For and X-Forwarded-Proto may be believed, or, by a server
+// that passes requests on, kept and extended. The Host check itself
+// decides this for the forwarded hosts ([Verdict.DropForwarded]).
 func (g *Guard) TrustedPeer(remote string) bool {
 	if len(g.trusted) == 0 {
 		return false
@@ -204,19 +221,14 @@ func (g *Guard) forwardedVerdict(h string) Reason {
 	return ReasonForwardedMalformed
 }
 
-// Rejection describes a rejected request to an [Options.RejectHandler].
-type Rejection struct {
-	Host   string // the value that failed, as received; never write it out unescaped
-	Reason Reason
-}
+type verdictKey struct{}
 
-type rejectionKey struct{}
-
-// RejectionFromContext returns the rejection that an [Options.RejectHandler]
-// is serving.
-func RejectionFromContext(ctx context.Context) (Rejection, bool) {
-	rj, ok := ctx.Value(rejectionKey{}).(Rejection)
-	return rj, ok
+// VerdictFromContext returns the verdict on a request that the list
+// rejects, for the [Options.RejectHandler] serving it, or in report-only
+// mode for the next handler. ok is false for a request the list admits.
+func VerdictFromContext(ctx context.Context) (v Verdict, ok bool) {
+	v, ok = ctx.Value(verdictKey{}).(Verdict)
+	return v, ok
 }
 
 // The default rejection, for servers that answer a rejected
@@ -228,16 +240,25 @@ const (
 	RejectBody   = "Bad Request: invalid Host header\n"
 )
 
+// RejectBody as bytes, and its Content-Length. Write must not change the
+// bytes it is given (io.Writer), so every response can share them.
+var (
+	rejectBody   = []byte(RejectBody)
+	rejectLength = strconv.Itoa(len(RejectBody))
+)
+
 // Reject writes the default rejection: 400 with a short plain-text body that
 // never repeats the rejected value. An [Options.RejectHandler] that only
 // counts or logs can end with it.
 func Reject(w http.ResponseWriter, _ *http.Request) {
+	// The three values share one allocation (Header.Set would make one
+	// each); each slice is capped, so appending to one copies it.
+	v := make([]string, 3)
+	v[0], v[1], v[2] = "text/plain; charset=utf-8", "nosniff", rejectLength
 	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(RejectBody)))
+	h["Content-Type"], h["X-Content-Type-Options"], h["Content-Length"] = v[0:1:1], v[1:2:2], v[2:3:3]
 	w.WriteHeader(RejectStatus)
-	_, _ = io.WriteString(w, RejectBody)
+	_, _ = w.Write(rejectBody)
 }
 
 // healthCheckers are User-Agent markers of load-balancer health checks.

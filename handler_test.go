@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,24 +144,25 @@ func TestHandlerForwardedHeaders(t *testing.T) {
 		fwd     []string
 		code    int
 		keepXFH bool
+		drop    bool // CheckRequest says DropForwarded
 	}{
-		{"untrusted peer: evil XFH stripped", "203.0.113.9:5555", []string{"evil.example"}, nil, 200, false},
-		{"untrusted peer: Forwarded stripped", "203.0.113.9:5555", nil, []string{"host=evil.example"}, 200, false},
-		{"trusted peer: good XFH kept", "10.0.0.5:40000", []string{"lhy.kr"}, nil, 200, true},
-		{"trusted peer: bad XFH", "10.0.0.5:40000", []string{"evil.example"}, nil, 400, false},
-		{"trusted range, IPv4-mapped peer", "[::ffff:192.168.3.3]:1", []string{"evil.example"}, nil, 400, false},
-		{"trusted: last of a list is good, first is not", "10.0.0.5:1", []string{"evil.example, lhy.kr"}, nil, 400, false},
-		{"trusted: CVE-2021-44528 shape", "10.0.0.5:1", []string{"//evil.example"}, nil, 400, false},
-		{"trusted: two header lines", "10.0.0.5:1", []string{"lhy.kr", "evil.example"}, nil, 400, false},
-		{"trusted: empty element", "10.0.0.5:1", []string{"lhy.kr,,"}, nil, 400, false},
-		{"trusted: Forwarded good", "10.0.0.5:1", nil, []string{`for=1.2.3.4;host="lhy.kr:443";proto=https`}, 200, false},
-		{"trusted: Forwarded bad", "10.0.0.5:1", nil, []string{`for=1.2.3.4, for=10.0.0.1;Host=evil.example`}, 400, false},
-		{"trusted: Forwarded without host", "10.0.0.5:1", nil, []string{`for=1.2.3.4;proto=https`}, 200, false},
-		{"trusted: Forwarded malformed", "10.0.0.5:1", nil, []string{`host="lhy.kr@evil"`}, 400, false},
-		{"trusted: Forwarded host given twice", "10.0.0.5:1", nil, []string{`for=1.2.3.4;host=lhy.kr;host=evil.example`}, 400, false},
-		{"trusted: Forwarded not RFC 7239", "10.0.0.5:1", nil, []string{`host=lhy.kr evil`}, 400, false},
-		{"trusted: Forwarded quoted comma", "10.0.0.5:1", nil, []string{`for="_a,_b";host=lhy.kr`}, 200, false},
-		{"garbage remote addr is untrusted", "nonsense", []string{"evil.example"}, nil, 200, false},
+		{"untrusted peer: evil XFH stripped", "203.0.113.9:5555", []string{"evil.example"}, nil, 200, false, true},
+		{"untrusted peer: Forwarded stripped", "203.0.113.9:5555", nil, []string{"host=evil.example"}, 200, false, true},
+		{"trusted peer: good XFH kept", "10.0.0.5:40000", []string{"lhy.kr"}, nil, 200, true, false},
+		{"trusted peer: bad XFH", "10.0.0.5:40000", []string{"evil.example"}, nil, 400, false, false},
+		{"trusted range, IPv4-mapped peer", "[::ffff:192.168.3.3]:1", []string{"evil.example"}, nil, 400, false, false},
+		{"trusted: last of a list is good, first is not", "10.0.0.5:1", []string{"evil.example, lhy.kr"}, nil, 400, false, false},
+		{"trusted: CVE-2021-44528 shape", "10.0.0.5:1", []string{"//evil.example"}, nil, 400, false, false},
+		{"trusted: two header lines", "10.0.0.5:1", []string{"lhy.kr", "evil.example"}, nil, 400, false, false},
+		{"trusted: empty element", "10.0.0.5:1", []string{"lhy.kr,,"}, nil, 400, false, false},
+		{"trusted: Forwarded good", "10.0.0.5:1", nil, []string{`for=1.2.3.4;host="lhy.kr:443";proto=https`}, 200, false, false},
+		{"trusted: Forwarded bad", "10.0.0.5:1", nil, []string{`for=1.2.3.4, for=10.0.0.1;Host=evil.example`}, 400, false, false},
+		{"trusted: Forwarded without host", "10.0.0.5:1", nil, []string{`for=1.2.3.4;proto=https`}, 200, false, false},
+		{"trusted: Forwarded malformed", "10.0.0.5:1", nil, []string{`host="lhy.kr@evil"`}, 400, false, false},
+		{"trusted: Forwarded host given twice", "10.0.0.5:1", nil, []string{`for=1.2.3.4;host=lhy.kr;host=evil.example`}, 400, false, false},
+		{"trusted: Forwarded not RFC 7239", "10.0.0.5:1", nil, []string{`host=lhy.kr evil`}, 400, false, false},
+		{"trusted: Forwarded quoted comma", "10.0.0.5:1", nil, []string{`for="_a,_b";host=lhy.kr`}, 200, false, false},
+		{"garbage remote addr is untrusted", "nonsense", []string{"evil.example"}, nil, 200, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,11 +178,11 @@ func TestHandlerForwardedHeaders(t *testing.T) {
 			}
 			// CheckRequest, for servers other than net/http, decides alike.
 			v := g.CheckRequest(&Request{Host: r.Host, Path: "/", RemoteAddr: tt.remote, ForwardedHost: tt.xfh, Forwarded: tt.fwd})
-			if v.Serve() != (tt.code == 200) || !v.Enforced {
+			if v.Passes() != (tt.code == 200) || v.Allowed() != (tt.code == 200) || !v.Enforced {
 				t.Errorf("CheckRequest: %+v, want code %d", v, tt.code)
 			}
-			if want := tt.code == 200 && !g.TrustedPeer(tt.remote); v.DropForwarded != want {
-				t.Errorf("CheckRequest: DropForwarded %v, want %v", v.DropForwarded, want)
+			if v.DropForwarded != tt.drop {
+				t.Errorf("CheckRequest: DropForwarded %v, want %v", v.DropForwarded, tt.drop)
 			}
 			w := serve(g.Handler(rec), r)
 			if w.Code != tt.code {
@@ -220,12 +222,13 @@ func TestHandlerExemptPathsAndEmptyHost(t *testing.T) {
 }
 
 func TestCustomRejectHandler(t *testing.T) {
-	var got Rejection
+	var got Verdict
+	var gotOK bool
 	g := mustNew(t, Options{
 		AllowedHosts: []string{"lhy.kr"},
 		Logger:       slog.New(slog.DiscardHandler),
 		RejectHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			got, _ = RejectionFromContext(r.Context())
+			got, gotOK = VerdictFromContext(r.Context())
 			w.WriteHeader(http.StatusMisdirectedRequest)
 		}),
 	})
@@ -234,11 +237,11 @@ func TestCustomRejectHandler(t *testing.T) {
 	if w := serve(g.Handler(&recorder{}), r); w.Code != http.StatusMisdirectedRequest {
 		t.Errorf("code %d", w.Code)
 	}
-	if got.Host != "evil.example" || got.Reason != ReasonNotAllowed {
-		t.Errorf("rejection = %+v", got)
+	if !gotOK || got.Value != "evil.example" || got.Reason != ReasonNotAllowed || !got.Enforced || got.Passes() {
+		t.Errorf("verdict = %+v, %v", got, gotOK)
 	}
-	if _, ok := RejectionFromContext(r.Context()); ok {
-		t.Error("RejectionFromContext on a plain context")
+	if _, ok := VerdictFromContext(r.Context()); ok {
+		t.Error("VerdictFromContext on a plain context")
 	}
 }
 
@@ -293,14 +296,37 @@ func TestRawRequests(t *testing.T) {
 	}
 }
 
-func TestHandlerDoesNotAllocateOnHit(t *testing.T) {
-	g := mustNew(t, Options{AllowedHosts: []string{".example.org"}})
+// nopWriter is a ResponseWriter that allocates nothing itself.
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *nopWriter) WriteHeader(int)             {}
+
+// TestHandlerAllocations holds the middleware to its budget: nothing for
+// an accepted request, one allocation (the header values) for a rejection
+// answered by Reject.
+func TestHandlerAllocations(t *testing.T) {
+	g := mustNew(t, Options{AllowedHosts: []string{".example.org", "10.0.0.0/8"}, LogLimit: -1, TrustedProxies: []string{"10.0.0.5"}})
 	h := g.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	r := httptest.NewRequest("GET", "/", nil)
-	r.Host = "www.example.org:8443"
-	w := httptest.NewRecorder()
-	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, r) }); n != 0 {
-		t.Errorf("middleware allocates %v times per accepted request", n)
+	for _, tt := range []struct {
+		host, xfh string // xfh from the trusted proxy
+		max       float64
+	}{
+		{"www.example.org:8443", "", 0}, {"WWW.Example.ORG.", "", 0}, {"10.0.1.23:80", "", 0},
+		{"10.0.1.23:80", "www.example.org", 0},
+		{"evil.example", "", 1}, {"a..b", "", 1}, {"", "", 1}, {"www.example.org", "evil.example", 1},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Host = tt.host
+		if tt.xfh != "" {
+			r.RemoteAddr = "10.0.0.5:1234"
+			r.Header.Set("X-Forwarded-Host", tt.xfh)
+		}
+		w := &nopWriter{h: http.Header{}}
+		if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, r) }); n > tt.max {
+			t.Errorf("Host %q, X-Forwarded-Host %q: the middleware allocates %v times per request, budget %v", tt.host, tt.xfh, n, tt.max)
+		}
 	}
 }
 
@@ -360,7 +386,7 @@ func ExampleGuard_CheckRequest() {
 		{Host: "evil.example", Path: "/", RemoteAddr: "203.0.113.9:5555"},
 	} {
 		v := g.CheckRequest(&r)
-		if !v.Serve() {
+		if !v.Passes() {
 			fmt.Printf("reject %q: %v (answer %d)\n", v.Value, v.Reason, RejectStatus)
 			continue
 		}
@@ -371,6 +397,28 @@ func ExampleGuard_CheckRequest() {
 	// reject "evil.example": host not in allow list (answer 400)
 }
 
+// A RejectHandler finds why the request was rejected; Reason.Label is
+// the name to count it by, Reason.String the text to log.
+func ExampleVerdictFromContext() {
+	g, _ := New(Options{
+		AllowedHosts: []string{"example.com"},
+		Logger:       slog.New(slog.DiscardHandler),
+		RejectHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			v, _ := VerdictFromContext(r.Context())
+			fmt.Printf("rejected %q: label %s, text %q\n", v.Value, v.Reason.Label(), v.Reason)
+			http.Error(w, "misdirected request", http.StatusMisdirectedRequest)
+		}),
+	})
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Host = "evil.example"
+	w := httptest.NewRecorder()
+	g.Handler(http.NotFoundHandler()).ServeHTTP(w, r)
+	fmt.Println(w.Code)
+	// Output:
+	// rejected "evil.example": label not_allowed, text "host not in allow list"
+	// 421
+}
+
 // TestReportOnly: every decision is made and logged as when enforcing, but
 // a request that would be rejected is served; forwarded headers from an
 // untrusted peer are still removed.
@@ -378,10 +426,14 @@ func TestReportOnly(t *testing.T) {
 	var logs bytes.Buffer
 	g := mustNew(t, Options{AllowedHosts: []string{"lhy.kr"}, Logger: newLogger(&logs), ReportOnly: true,
 		RejectHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("the RejectHandler ran in report-only mode") })})
-	var seen []Rejection
+	type seenVerdict struct {
+		v  Verdict
+		ok bool
+	}
+	var seen []seenVerdict
 	h := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rj, _ := RejectionFromContext(r.Context())
-		seen = append(seen, rj)
+		v, ok := VerdictFromContext(r.Context())
+		seen = append(seen, seenVerdict{v, ok})
 		if r.Header.Get("X-Forwarded-Host") != "" {
 			t.Errorf("an untrusted peer's X-Forwarded-Host reached the handler: %q", r.Header.Get("X-Forwarded-Host"))
 		}
@@ -395,8 +447,15 @@ func TestReportOnly(t *testing.T) {
 			t.Errorf("%s: %d, want 200 in report-only mode", host, w.Code)
 		}
 	}
-	if len(seen) != 3 || seen[0].Reason != ReasonNone || seen[1].Reason != ReasonNotAllowed || seen[2].Reason != ReasonEmptyLabel {
-		t.Errorf("rejections seen by the handler: %+v", seen)
+	// The allowed host carries no verdict; the two rejected ones carry
+	// theirs, unenforced.
+	want := []seenVerdict{
+		{Verdict{}, false},
+		{Verdict{Reason: ReasonNotAllowed, Value: "10.0.1.23:80", DropForwarded: true}, true},
+		{Verdict{Reason: ReasonEmptyLabel, Value: "a..b", DropForwarded: true}, true},
+	}
+	if !slices.Equal(seen, want) {
+		t.Errorf("verdicts seen by the handler:\n got %+v\nwant %+v", seen, want)
 	}
 	log := logs.String()
 	for _, want := range []string{"load-balancer health check rejected (report-only: served anyway)", "enforced=false", "add @self", `host=a..b`} {
@@ -405,7 +464,7 @@ func TestReportOnly(t *testing.T) {
 		}
 	}
 	v := g.CheckRequest(&Request{Host: "evil.example", Path: "/"})
-	if !v.Rejected() || v.Enforced || !v.Serve() || !g.ReportOnly() {
+	if v.Allowed() || v.Enforced || !v.Passes() {
 		t.Errorf("CheckRequest in report-only mode: %+v", v)
 	}
 }

@@ -55,12 +55,45 @@ var reasonText = [numReasons]string{
 	ReasonForwardedNotAllowed: "forwarded host from trusted proxy not in allow list",
 }
 
-// String returns a short human-readable description of the reason.
+// reasonLabel holds the labels of the reasons: the constant's name after
+// "Reason", in snake_case. They never change; the text may.
+var reasonLabel = [numReasons]string{
+	ReasonNone:                "none",
+	ReasonEmpty:               "empty",
+	ReasonBadChar:             "bad_char",
+	ReasonEmptyLabel:          "empty_label",
+	ReasonLabelTooLong:        "label_too_long",
+	ReasonNameTooLong:         "name_too_long",
+	ReasonNumericName:         "numeric_name",
+	ReasonBadPort:             "bad_port",
+	ReasonSecondPort:          "second_port",
+	ReasonBadIPv6:             "bad_ipv6",
+	ReasonZone:                "zone",
+	ReasonUnclosedBracket:     "unclosed_bracket",
+	ReasonNotAllowed:          "not_allowed",
+	ReasonForwardedMalformed:  "forwarded_malformed",
+	ReasonForwardedNotAllowed: "forwarded_not_allowed",
+}
+
+// String returns a short human-readable description of the reason, for
+// logs and messages; its wording may change. [Reason.Label] is the stable
+// name.
 func (r Reason) String() string {
 	if r < numReasons {
 		return reasonText[r]
 	}
 	return "unknown reason"
+}
+
+// Label returns the reason's stable name in snake_case ("not_allowed",
+// "bad_port"): the constant's name after "Reason". Use it where a program
+// reads the reason back, as in a metric label or a log query; it does not
+// change from one release to the next, while [Reason.String] may.
+func (r Reason) Label() string {
+	if r < numReasons {
+		return reasonLabel[r]
+	}
+	return "unknown"
 }
 
 // Malformed reports whether the reason is a structural problem of the Host

@@ -60,14 +60,34 @@ type list struct {
 	names   nameTable // exact names; also the apex of ".x" entries
 	domains nameTable // "x" for ".x" and "*.x": proper subdomains of x
 	// domainLabels has bit n set when some key of domains has n labels, so
-	// a host only looks up the parent domains that could be in the map.
+	// a host only looks up the parent domains that could be in the table.
 	domainLabels [2]uint64
-	ips          map[netip.Prefix]portRule // IPv6 addresses (/128) and ranges
 	v4           map[uint64]portRule       // IPv4 addresses (/32) and ranges, by v4Key
-	bits4, bits6 []int                     // distinct prefix lengths in ips, longest first
+	v6           map[netip.Prefix]portRule // IPv6 addresses (/128) and ranges
+	bits4, bits6 []int                     // distinct prefix lengths in v4 and v6, longest first
 	entries      []string                  // entries as given, in order
-	firstName    string                    // the first exact name entry without port, normalised
 	admitsIPs    bool                      // some entry can admit an IP-literal host
+}
+
+// match returns the entry that allows the well-formed host h, or "" and
+// false. It consults every entry but "@self", whose addresses the Guard
+// holds.
+func (l *list) match(h *host) (string, bool) {
+	switch {
+	case l.any != "":
+		return l.any, true
+	case h.addr.Is4():
+		return l.matchV4(h.addr.As4(), h.port)
+	case h.isIP():
+		return l.matchV6(h.addr, h.port)
+	}
+	if r, ok := l.names.lookup(h.name); ok {
+		if e, ok := r.match(h.port); ok {
+			return e, true
+		}
+	}
+	e, _, ok := l.matchDomain(h.name, h.port)
+	return e, ok
 }
 
 // fastName is the fast path for names. It decides the common cases before
@@ -84,9 +104,9 @@ type list struct {
 //     s cannot be an IP literal: s is then either malformed or not allowed,
 //     and Allow need not know which. An invalid port is refused too.
 //
-// Whatever it returns, no exact-name entry allows s unless it accepted:
-// the name was looked up, or it could match no name (the list holds "*",
-// s is empty or a bracketed IPv6 literal, the port is invalid).
+// It is unsure of everything else: a list with "*", an empty value, a
+// bracketed IPv6 literal, a name on a port its entry does not allow, and
+// what may be an IPv4 address.
 func (l *list) fastName(s string) outcome {
 	if l.any != "" || s == "" || s[0] == '[' {
 		return unsure
@@ -96,18 +116,12 @@ func (l *list) fastName(s string) outcome {
 	case portBad:
 		return refused
 	case portUnknown:
-		// A long run of digits at the end: find the port the slow way.
-		p, port = strings.IndexByte(s, ':'), 0
-		if p < 0 {
-			p = len(s)
-		} else {
-			var r Reason
-			if port, r = parsePort(s[p+1:]); r != ReasonNone {
-				return refused
-			}
+		var ok bool
+		if p, port, ok = firstPort(s); !ok {
+			return refused
 		}
 	}
-	n := p
+	n := p // the name part ends here, without one trailing dot
 	if n > 0 && s[n-1] == '.' {
 		n--
 	}
@@ -127,12 +141,32 @@ func (l *list) fastName(s string) outcome {
 			return refused
 		}
 	}
-	// Only an IP literal can still pass (there is no "*" here), if the list
-	// admits any, and an IP literal ends in a digit.
-	if !l.admitsIPs || n > 0 && (name[n-1] < '0' || name[n-1] > '9') {
-		return refused
+	if l.mayAdmitIP(name) {
+		return unsure
 	}
-	return unsure
+	return refused
+}
+
+// mayAdmitIP reports whether the name part of a Host value that no name
+// or domain entry allows may still pass as an IP literal: the list admits
+// IP literals (there is no "*" here) and the name ends in a digit, as an
+// IPv4 address does.
+func (l *list) mayAdmitIP(name string) bool {
+	n := len(name)
+	return l.admitsIPs && (n == 0 || '0' <= name[n-1] && name[n-1] <= '9')
+}
+
+// firstPort finds the port of s the slow way, for a value that ends in
+// more digits than splitPort reads: after the first ':', if any. It
+// returns the index of that colon (len(s) when there is none) and the
+// port, or false when the port is not valid.
+func firstPort(s string) (colon int, port uint16, ok bool) {
+	colon = strings.IndexByte(s, ':')
+	if colon < 0 {
+		return len(s), 0, true
+	}
+	port, r := parsePort(s[colon+1:])
+	return colon, port, r == ReasonNone
 }
 
 // What splitPort found at the end of a Host value.
@@ -220,29 +254,18 @@ func (l *list) matchV4(a [4]byte, port uint16) (string, bool) {
 	return "", false
 }
 
-// matchParsed matches a parsed host against what [list.fastName] does not
-// look up: "*", addresses and ranges, and domains. It returns the entry
-// that allowed it, or "" and false. It does not consult @self.
-func (l *list) matchParsed(h *host) (string, bool) {
-	if l.any != "" {
-		return l.any, true
-	}
-	if h.addr.Is4() {
-		return l.matchV4(h.addr.As4(), h.port)
-	}
-	if h.isIP() {
-		for _, b := range l.bits6 {
-			p, _ := h.addr.Prefix(b)
-			if r, ok := l.ips[p]; ok {
-				if e, ok := r.match(h.port); ok {
-					return e, true
-				}
+// matchV6 matches an IPv6 address against the list's addresses and
+// ranges, one lookup per distinct prefix length.
+func (l *list) matchV6(a netip.Addr, port uint16) (string, bool) {
+	for _, b := range l.bits6 {
+		p, _ := a.Prefix(b)
+		if r, ok := l.v6[p]; ok {
+			if e, ok := r.match(port); ok {
+				return e, true
 			}
 		}
-		return "", false
 	}
-	e, _, ok := l.matchDomain(h.name, h.port)
-	return e, ok
+	return "", false
 }
 
 // matchDomain matches a name, in any case, against the domain entries. It

@@ -486,7 +486,7 @@ func TestReportOnlyProxy(t *testing.T) {
 			if code != 200 || body != "app ok" || s.Host != "evil.example" || s.XFF != "127.0.0.1" || s.XFH != "evil.example" {
 				t.Errorf("report-only: %d %q, upstream saw %+v", code, body, s)
 			}
-			if got := scrape(t, m); !strings.Contains(got, `hostguard_requests_rejected_total{enforced="false",reason="host not in allow list"} 1`) {
+			if got := scrape(t, m); !strings.Contains(got, `hostguard_requests_rejected_total{enforced="false",reason="not_allowed"} 1`) {
 				t.Errorf("metrics:\n%s", grepMetrics(got, "rejected"))
 			}
 		})

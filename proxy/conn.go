@@ -202,12 +202,12 @@ func (c *clientConn) serveRequest(n int) bool {
 	}
 	v := p.guard.CheckRequest(&req)
 	p.count(v)
-	if !v.Serve() {
+	if !v.Passes() {
 		c.writeSimple(hostguard.RejectStatus, hostguard.RejectBody, false)
 		c.linger = h.hasBody()
 		return false
 	}
-	in := inbound{client: c.clientIP, tls: c.tls != nil, host: host, checked: true, reported: v.Rejected(), trusted: c.trusted}
+	in := inbound{client: c.clientIP, tls: c.tls != nil, host: host, checked: true, reported: !v.Allowed(), trusted: c.trusted}
 	if v.Exempt {
 		in.checked = p.guard.Allow(host)
 	}

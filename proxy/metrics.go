@@ -25,7 +25,8 @@ type Metrics struct {
 // NewMetrics creates the metrics, with Go runtime and process collectors:
 //
 //	hostguard_requests_accepted_total
-//	hostguard_requests_rejected_total{reason,enforced} enforced="false" in report-only mode
+//	hostguard_requests_rejected_total{reason,enforced} reason: hostguard.Reason.Label ("not_allowed", ...);
+//	                                            enforced="false" in report-only mode
 //	hostguard_upstream_errors_total{kind}       unreachable, timeout, canceled
 //	hostguard_upstream_duration_seconds         until the response headers
 //	hostguard_self_addresses                    addresses @self stands for
@@ -40,7 +41,7 @@ func NewMetrics() *Metrics {
 			Name: "hostguard_requests_accepted_total", Help: "Requests whose Host passed the allow list.",
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hostguard_requests_rejected_total", Help: "Requests the list rejects, by reason; enforced=\"false\" in report-only mode, where they are served.",
+			Name: "hostguard_requests_rejected_total", Help: "Requests the list rejects, by reason (a stable label such as not_allowed); enforced=\"false\" in report-only mode, where they are served.",
 		}, []string{"reason", "enforced"}),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hostguard_upstream_errors_total", Help: "Requests the upstream did not answer, by kind.",

@@ -234,11 +234,11 @@ func (p *Proxy) checkHost(next http.Handler) http.Handler {
 			delete(r.Header, "Forwarded")
 		}
 		p.count(v)
-		if !v.Serve() {
+		if !v.Passes() {
 			hostguard.Reject(w, r)
 			return
 		}
-		if v.Rejected() || v.Exempt {
+		if !v.Allowed() || v.Exempt {
 			r = r.WithContext(context.WithValue(r.Context(), verdictKey{}, v))
 		}
 		next.ServeHTTP(w, r)
@@ -319,7 +319,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) bool {
 // inboundOf is what decide needs of a net/http request.
 func (p *Proxy) inboundOf(r *http.Request) inbound {
 	v, _ := r.Context().Value(verdictKey{}).(hostguard.Verdict)
-	in := inbound{client: r.RemoteAddr, tls: r.TLS != nil, host: r.Host, checked: true, reported: v.Rejected()}
+	in := inbound{client: r.RemoteAddr, tls: r.TLS != nil, host: r.Host, checked: true, reported: !v.Allowed()}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		in.client = ip
 	}

@@ -147,7 +147,8 @@ func New(o Options) (*Proxy, error) {
 	p := &Proxy{guard: o.Guard, upstream: o.Upstream, log: o.Logger, metrics: o.Metrics,
 		keepUnderscore: o.KeepUnderscoreHeaders, tunnelIdle: o.TunnelIdleTimeout,
 		bufs: newBufferPool(), tunnels: map[*tunnel]struct{}{}}
-	p.canonical = o.Guard.FirstName()
+	var admitsIPs bool
+	p.canonical, admitsIPs = canonicalName(o.Guard)
 	if o.CanonicalHost != "" {
 		d := o.Guard.Check(o.CanonicalHost)
 		if !d.Allowed() {
@@ -155,7 +156,7 @@ func New(o Options) (*Proxy, error) {
 		}
 		p.canonical = d.Host
 	}
-	if p.canonical == "" && o.Guard.AdmitsIPs() {
+	if p.canonical == "" && admitsIPs {
 		return nil, errors.New("proxy: the list admits IP addresses (@self, an address or a CIDR range) but names no plain host to send the upstream instead; add one (--allow example.com) or set --canonical-host")
 	}
 	var next http.Handler
@@ -187,12 +188,12 @@ func (p *Proxy) count(v hostguard.Verdict) {
 	if p.metrics == nil {
 		return
 	}
-	if v.Rejected() {
+	if !v.Allowed() {
 		enforced := "true"
 		if !v.Enforced {
 			enforced = "false"
 		}
-		p.metrics.rejected.WithLabelValues(v.Reason.String(), enforced).Inc()
+		p.metrics.rejected.WithLabelValues(v.Reason.Label(), enforced).Inc()
 		return
 	}
 	p.metrics.accepted.Inc()
@@ -249,7 +250,7 @@ func (p *Proxy) decide(in inbound) (f forwarding, ok bool) {
 		}
 		f.xfh = f.host
 		if c := f.host[0]; c == '[' || c >= '0' && c <= '9' {
-			if hostguard.IsIPLiteral(f.host) {
+			if isIPLiteral(f.host) {
 				f.host = p.canonical
 			}
 		}

@@ -231,7 +231,7 @@ func (r *proxyRun) serve(ctx context.Context, fail func(int, string, ...any) int
 		return fail(exitFail, "listening on %s: %v", cfg.listen, err)
 	}
 	r.ready.setListening(l.Addr().String())
-	if r.guard.ReportOnly() {
+	if cfg.reportOnly {
 		log.Warn("hostguard proxy: REPORT-ONLY: nothing is enforced; requests the list rejects are logged, counted (enforced=\"false\") and passed on to the application")
 	}
 	so := cfg.server
