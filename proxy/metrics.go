@@ -74,6 +74,11 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
+// Register adds a collector of the program that serves the proxy (such as
+// a build-info gauge) to the metrics Handler serves; it fails as
+// prometheus.Registerer.Register does, on a name already taken.
+func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register(c) }
+
 // SetSelf records how many addresses @self stands for.
 func (m *Metrics) SetSelf(n int) { m.selfAddrs.Set(float64(n)) }
 

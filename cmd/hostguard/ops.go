@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -13,10 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // readiness is what /readyz answers on the metrics listener: 503 with the
@@ -126,56 +121,15 @@ func (r *readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	fmt.Fprintf(w, "ready: %s\n", strings.Join(state, "; "))
 }
 
-// metricsHandler serves the proxy's metrics and hostguard_build_info, in
-// whatever format the scraper asks for. The proxy's metrics are read
-// through their public handler (proxy.Metrics keeps its registry to
-// itself).
-func metricsHandler(proxyMetrics http.Handler) http.Handler {
-	reg := prometheus.NewRegistry()
+// buildInfo is hostguard_build_info: always 1, its labels say which
+// hostguard runs.
+func buildInfo() prometheus.Collector {
 	v, rev := buildVersion()
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "hostguard_build_info",
 		Help: "Always 1; the labels say which hostguard runs: version, VCS revision, Go version, OS and architecture.",
 		ConstLabels: prometheus.Labels{
 			"version": v, "revision": rev, "goversion": runtime.Version(), "goos": runtime.GOOS, "goarch": runtime.GOARCH,
 		},
-	}, func() float64 { return 1 }))
-	return promhttp.HandlerFor(prometheus.Gatherers{handlerGatherer{proxyMetrics}, reg}, promhttp.HandlerOpts{})
+	}, func() float64 { return 1 })
 }
-
-// handlerGatherer gathers the metrics a Prometheus handler serves, by
-// asking it for the text format.
-type handlerGatherer struct{ h http.Handler }
-
-func (g handlerGatherer) Gather() ([]*dto.MetricFamily, error) {
-	w := &bufferWriter{header: http.Header{}}
-	req, err := http.NewRequest(http.MethodGet, "/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	g.h.ServeHTTP(w, req) // no Accept, no Accept-Encoding: plain text
-	if w.status != 0 && w.status != http.StatusOK {
-		return nil, fmt.Errorf("the proxy's metrics answered %d: %s", w.status, w.body.String())
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := p.TextToMetricFamilies(&w.body)
-	if err != nil {
-		return nil, fmt.Errorf("reading the proxy's metrics: %w", err)
-	}
-	out := make([]*dto.MetricFamily, 0, len(families))
-	for _, f := range families {
-		out = append(out, f)
-	}
-	return out, nil
-}
-
-// bufferWriter is an http.ResponseWriter that keeps the response.
-type bufferWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *bufferWriter) Header() http.Header         { return w.header }
-func (w *bufferWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
-func (w *bufferWriter) WriteHeader(status int)      { w.status = status }

@@ -161,6 +161,9 @@ func (c *proxyConfig) build(e *env) (*proxyRun, error) {
 	}
 	if c.metricsAddr != "" {
 		r.metrics = proxy.NewMetrics()
+		if err := r.metrics.Register(buildInfo()); err != nil {
+			return nil, err
+		}
 	}
 	r.guard, err = hostguard.New(hostguard.Options{
 		AllowedHosts: c.allow, AllowEmptyHost: c.allowEmpty, TrustedProxies: c.trusted,
@@ -315,7 +318,7 @@ func (r *proxyRun) serveMetrics(ctx context.Context) error {
 		return fmt.Errorf("metrics: listening on %s: %w", r.cfg.metricsAddr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", metricsHandler(r.metrics.Handler()))
+	mux.Handle("/metrics", r.metrics.Handler())
 	// The proxy's own liveness, for a liveness probe that must not restart
 	// the proxy because the app behind it is slow.
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
