@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/hostguard/hostguard"
-	"github.com/hostguard/hostguard/internal/hostlog"
+	"github.com/hostguard/hostguard/cmd/hostguard/internal/hostlog"
 )
 
 const matchArgs = "--allow LIST [--format hosts|alb|django] [--summary] [--explain] [--self ADDR] [FILE...]"
