@@ -132,10 +132,10 @@ func notice(repo, file string, check bool) error {
 	}
 	got, err := os.ReadFile(p)
 	if err != nil {
-		return fmt.Errorf("%w; generate it with: go -C release run ./relkit notice -repo ..", err)
+		return fmt.Errorf("%w; generate it from the repository's root with `go -C release run ./relkit notice -repo ..`", err)
 	}
 	if !bytes.Equal(got, want) {
-		return fmt.Errorf("%s does not match the modules compiled into cmd/hostguard (go list -deps); regenerate it with: go -C release run ./relkit notice -repo ..", file)
+		return fmt.Errorf("%s does not match the modules compiled into cmd/hostguard (go list -deps); regenerate it from the repository's root with `go -C release run ./relkit notice -repo ..`", file)
 	}
 	return nil
 }
