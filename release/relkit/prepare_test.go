@@ -35,7 +35,7 @@ func TestPrepareRelease(t *testing.T) {
 		return string(out)
 	}
 	head := strings.TrimSpace(git(root, "rev-parse", "HEAD"))
-	git(root, "clone", "-q", "--no-hardlinks", root, clone)
+	git(root, "-c", "advice.detachedHead=false", "clone", "-q", "--no-hardlinks", root, clone)
 	git(clone, "checkout", "-q", "--detach", head)
 	// Something to release.
 	cl := filepath.Join(clone, "CHANGELOG.md")
