@@ -17,13 +17,14 @@
 # docker run -p 8080:8080 hostguard
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
-# The command is a module of its own (cmd/hostguard), which finds the
-# library, discover and proxy next to it through its replace directives;
-# GOWORK=off keeps the workspace's bench and examples modules, and their
-# dependencies, out of the image build.
+# The command is a module of its own (cmd/hostguard) whose go.mod requires
+# the library, discover and proxy at the release's version, with no replace
+# directive; the repository's go.work, which holds those four modules only,
+# puts this checkout in their place, so that the image is built from the
+# sources copied here and nothing of bench/ or examples/ is fetched.
 COPY . .
 ARG VERSION=dev
-RUN cd cmd/hostguard && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/hostguard .
+RUN cd cmd/hostguard && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/hostguard .
 
 FROM scratch
 # CA certificates for https:// upstreams.

@@ -2,7 +2,7 @@ module github.com/hostguard/hostguard/bench
 
 go 1.26.0
 
-require github.com/hostguard/hostguard v0.0.0
+require github.com/hostguard/hostguard v0.1.0
 
 require (
 	github.com/unrolled/secure v1.18.0

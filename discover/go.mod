@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	cloud.google.com/go/compute/metadata v0.10.0
-	github.com/hostguard/hostguard v0.0.0
+	github.com/hostguard/hostguard v0.1.0
 )
 
 require (
@@ -13,5 +13,3 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
-
-replace github.com/hostguard/hostguard => ../

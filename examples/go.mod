@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/aws/aws-sdk-go-v2/service/ecs v1.105.1
-	github.com/hostguard/hostguard v0.0.0
+	github.com/hostguard/hostguard v0.1.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/kubernetes v1.37.2
@@ -25,7 +25,7 @@ require (
 	github.com/distribution/reference v0.6.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
-	github.com/hostguard/hostguard/discover v0.0.0
+	github.com/hostguard/hostguard/discover v0.1.0
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.3-0.20250322232337-35a7c28c31ee // indirect
@@ -62,8 +62,6 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
-
-replace github.com/hostguard/hostguard => ../
 
 // k8s.io/kubernetes (the API server's validation of Deployments, Services,
 // Ingresses and Namespaces) is built as a library only with its staging
@@ -132,6 +130,8 @@ replace k8s.io/sample-controller => k8s.io/sample-controller v0.37.2
 
 replace k8s.io/streaming => k8s.io/streaming v0.37.2
 
-replace github.com/hostguard/hostguard/discover => ../discover
-
 replace k8s.io/cri-streaming => k8s.io/cri-streaming v0.37.2
+
+replace github.com/hostguard/hostguard => ../
+
+replace github.com/hostguard/hostguard/discover => ../discover

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hostguard/hostguard"
-	"github.com/hostguard/hostguard/internal/ratelog"
+	"github.com/hostguard/hostguard/proxy/internal/ratelog"
 )
 
 // FuzzServe feeds arbitrary bytes, as one client connection, to Serve's

@@ -3,8 +3,9 @@ module github.com/hostguard/hostguard/proxy
 go 1.26.0
 
 require (
-	github.com/hostguard/hostguard v0.0.0
+	github.com/hostguard/hostguard v0.1.0
 	github.com/prometheus/client_golang v1.25.0
+	golang.org/x/time v0.16.0
 )
 
 require (
@@ -17,8 +18,5 @@ require (
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace github.com/hostguard/hostguard => ../

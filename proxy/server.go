@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hostguard/hostguard/internal/ratelog"
+	"github.com/hostguard/hostguard/proxy/internal/ratelog"
 )
 
 // Server defaults.

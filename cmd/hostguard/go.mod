@@ -3,9 +3,9 @@ module github.com/hostguard/hostguard/cmd/hostguard
 go 1.26.0
 
 require (
-	github.com/hostguard/hostguard v0.0.0
-	github.com/hostguard/hostguard/discover v0.0.0
-	github.com/hostguard/hostguard/proxy v0.0.0
+	github.com/hostguard/hostguard v0.1.0
+	github.com/hostguard/hostguard/discover v0.1.0
+	github.com/hostguard/hostguard/proxy v0.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
@@ -25,10 +25,4 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-)
-
-replace (
-	github.com/hostguard/hostguard => ../../
-	github.com/hostguard/hostguard/discover => ../../discover
-	github.com/hostguard/hostguard/proxy => ../../proxy
 )

@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/hostguard/hostguard"
-	"github.com/hostguard/hostguard/internal/hostlog"
+	"github.com/hostguard/hostguard/cmd/hostguard/internal/hostlog"
 )
 
 // matchCommand checks the Host values of files (or standard input)

@@ -69,7 +69,7 @@ func TestMatchAgreesWithGuard(t *testing.T) {
 // load balancer writes it to S3.
 func albLog(t *testing.T) string {
 	t.Helper()
-	plain, err := os.ReadFile("../../internal/hostlog/testdata/alb.log")
+	plain, err := os.ReadFile("internal/hostlog/testdata/alb.log")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestMatchALB(t *testing.T) {
 
 	// The summary: distinct rejected hosts, what would admit them, totals.
 	// The same log twice (a file and standard input) doubles the counts.
-	plain, _ := os.ReadFile("../../internal/hostlog/testdata/alb.log")
+	plain, _ := os.ReadFile("internal/hostlog/testdata/alb.log")
 	code, stdout, _ = runCLI(t, string(plain), "match", "--format", "alb", "--allow", "lhy.kr,.lhy.kr", "--summary", log, "-")
 	for _, want := range []string{
 		"count  host              reason                  would be admitted by\n",

@@ -24,7 +24,7 @@ var (
 )
 
 func main() {
-	sample := flag.String("sample", "../internal/hostlog/testdata/alb.log", "the sample log whose records are repeated")
+	sample := flag.String("sample", "../cmd/hostguard/internal/hostlog/testdata/alb.log", "the sample log whose records are repeated")
 	n := flag.Int("n", 400000, "records to write")
 	flag.Parse()
 	data, err := os.ReadFile(*sample)
