@@ -253,7 +253,8 @@ type outbound struct {
 	body               io.Reader // nil: no body, or one sent with the head in c.out
 	isHead, idempotent bool
 	upgrade, expect    bool
-	keep               bool // the client's connection may go on
+	chunked            bool // the body is chunked (framed anew for the upstream)
+	clientKeep         bool // the client asked to go on after this request
 	minor              int
 }
 
@@ -274,7 +275,7 @@ func (c *clientConn) forward(h *requestHead, fw *forwarding) bool {
 		c.tunnel(uc, resp)
 		return false
 	}
-	return c.respond(uc, resp, req.isHead, req.minor, req.keep, !req.upgrade)
+	return c.respond(uc, &req)
 }
 
 // outbound writes the request head for the upstream into c.out, with the
@@ -282,7 +283,7 @@ func (c *clientConn) forward(h *requestHead, fw *forwarding) bool {
 func (c *clientConn) outbound(h *requestHead, fw *forwarding) outbound {
 	req := outbound{
 		isHead:  string(h.method) == http.MethodHead,
-		upgrade: h.upgrade, expect: h.expect, keep: !h.close, minor: h.minor,
+		upgrade: h.upgrade, expect: h.expect, chunked: h.chunked, clientKeep: !h.close, minor: h.minor,
 	}
 	// Safe to send twice (RFC 9110 §9.2.2), as nginx's proxy_next_upstream
 	// and Go's Transport see it.
@@ -321,7 +322,7 @@ func (c *clientConn) exchange(req *outbound) (uc *upstreamConn, goOn, ok bool) {
 			uc, reused, err = u.get(context.Background())
 		}
 		if err != nil {
-			return nil, c.upstreamError(err, req.body == nil && req.keep), false
+			return nil, c.upstreamError(err, req.body == nil && req.clientKeep), false
 		}
 		uc.begin(c)
 		if c.p.metrics != nil {
@@ -352,7 +353,7 @@ func (c *clientConn) exchange(req *outbound) (uc *upstreamConn, goOn, ok bool) {
 		if reused && req.idempotent && req.body == nil && attempt == 0 && isDead(err) {
 			continue
 		}
-		return nil, c.upstreamError(err, req.body == nil && req.keep), false
+		return nil, c.upstreamError(err, req.body == nil && req.clientKeep), false
 	}
 }
 
@@ -360,17 +361,18 @@ func (c *clientConn) exchange(req *outbound) (uc *upstreamConn, goOn, ok bool) {
 // *clientError for the client's mistakes in the body, errClientGone when
 // the client left, or the upstream's write error. When the upstream stops
 // reading the body it may have answered already: send then returns nil
-// and the client's connection ends after the answer, the rest of the body
-// unread.
+// and marks uc.requestCut, so that neither connection goes on after the
+// answer (the upstream's holds half a request, the client's the rest of
+// the body, unread).
 func (c *clientConn) send(uc *upstreamConn, req *outbound) error {
 	if _, err := uc.Write(c.out); err != nil || req.body == nil {
 		return err
 	}
-	err := c.sendBody(uc, req.body, req.expect)
+	err := c.sendBody(uc, req)
 	if _, isClient := err.(*clientError); err == nil || isClient || errors.Is(err, errClientGone) {
 		return err
 	}
-	req.keep = false
+	uc.requestCut = true
 	return nil
 }
 
@@ -378,8 +380,8 @@ func (c *clientConn) send(uc *upstreamConn, req *outbound) error {
 // the client waits for it, then the body with the body timeout between two
 // reads. The error is a *clientError for the client's mistakes, and
 // errClientGone when it left.
-func (c *clientConn) sendBody(uc *upstreamConn, body io.Reader, expect bool) error {
-	if expect && c.in.buffered() == 0 {
+func (c *clientConn) sendBody(uc *upstreamConn, req *outbound) error {
+	if req.expect && c.in.buffered() == 0 {
 		if _, err := io.WriteString(c.conn, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
 			return errClientGone
 		}
@@ -388,7 +390,7 @@ func (c *clientConn) sendBody(uc *upstreamConn, body io.Reader, expect bool) err
 	defer func() { c.conn.read = slidingDeadline{} }()
 	buf := c.p.bufs.Get()
 	defer c.p.bufs.Put(buf)
-	_, readErr, writeErr := copyBody(uc, body, buf, c.head.chunked)
+	_, readErr, writeErr := copyBody(uc, req.body, buf, req.chunked)
 	if readErr != nil {
 		if ce, ok := asClientError(readErr); ok {
 			return ce
@@ -398,10 +400,17 @@ func (c *clientConn) sendBody(uc *upstreamConn, body io.Reader, expect bool) err
 	return writeErr
 }
 
+// maxInformational bounds the informational (1xx) responses the proxy
+// skips before the final one: an upstream that sends more is broken.
+const maxInformational = 16
+
 // readResponse reads the upstream's response head into c.resp, skipping
 // informational responses other than 101.
 func (c *clientConn) readResponse(uc *upstreamConn) error {
-	for {
+	for i := 0; ; i++ {
+		if i > maxInformational {
+			return errUpstreamResponse("more than 16 informational (1xx) responses")
+		}
 		n, err := uc.in.readResponseHead()
 		if err != nil {
 			if err == io.EOF {
@@ -432,17 +441,18 @@ const (
 )
 
 // respond passes the response on to the client and reports whether the
-// connection goes on. poolable says whether uc may carry another request
-// afterwards (not the connection of a refused upgrade).
-func (c *clientConn) respond(uc *upstreamConn, resp *responseHead, isHead bool, minor int, keep, poolable bool) bool {
+// client's connection goes on. Afterwards uc goes back to the pool only if
+// it can carry nothing of this exchange into the next (see reusable).
+func (c *clientConn) respond(uc *upstreamConn, req *outbound) bool {
 	p := c.p
-	keep = keep && !c.srv.closing.Load()
-	body, frame, untilClose := c.responseBody(uc, resp, isHead, minor)
-	reusable := poolable && !resp.close && !untilClose
+	resp := &c.resp
+	keep := req.clientKeep && !uc.requestCut && !c.srv.closing.Load()
+	body, frame, untilClose := c.responseBody(uc, resp, req.isHead, req.minor)
+	reusable := !req.upgrade && !uc.requestCut && !resp.close && !untilClose && !resp.bodyless(req.isHead)
 	if frame == frameClose {
 		keep = false
 	}
-	c.out = appendResponseHead(c.out[:0], resp, frame, keep, minor)
+	c.out = appendResponseHead(c.out[:0], resp, frame, keep, req.minor)
 	if frame == frameLength && int64(uc.in.buffered()) >= resp.contentLength && resp.contentLength <= copyBufSize {
 		// A small body that came with the head: one write.
 		n := int(resp.contentLength)
@@ -474,6 +484,8 @@ func (c *clientConn) respond(uc *upstreamConn, resp *responseHead, isHead bool, 
 			reusable = false
 		}
 	}
+	// A byte already read past the framed answer is not the next answer's:
+	// the upstream framed this one wrongly, and the connection ends.
 	if reusable && uc.in.buffered() == 0 {
 		p.up.put(uc)
 	} else {

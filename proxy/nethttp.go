@@ -288,7 +288,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) bool {
 	for k := range out.Header {
 		switch kind := classify([]byte(k)); {
 		case kind == kindUnderscore && p.keepUnderscore:
-		case kind == kindUnderscore, kind == kindHop:
+		case kind == kindUnderscore, kind == kindHop, kind == kindDisguised, kind == kindHostAlias:
 			delete(out.Header, k)
 		case forwardingKind(kind) && !fw.keepClientFields:
 			delete(out.Header, k)
@@ -310,10 +310,36 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) bool {
 		out.Header.Del("Connection")
 	}
 	out.Trailer = nil // the proxy passes no request trailers, as Serve
+	if in.Method == http.MethodHead {
+		// Serve never reuses a connection after a HEAD answer, whose body
+		// (some servers send one) nothing frames; net/http's Transport
+		// does so only when the request says Connection: close.
+		out.Close = true
+	}
 	// net/http's server answers 100-continue itself when the body is
 	// first read; the upstream gets the body without waiting.
 	out.Header.Del("Expect")
 	return true
+}
+
+// checkResponse refuses, for the net/http form, what Serve's response
+// parser refuses of an answer that net/http's Transport has accepted: a
+// status below 100 (ReverseProxy would panic on it) and a field name that
+// is not a token ("Content-Length : 5", which the Transport keeps as a
+// field of another name and so reads the body until the upstream closes).
+// The client gets 502.
+func checkResponse(r *http.Response) error {
+	if r.StatusCode < 100 || r.StatusCode > 999 {
+		return errUpstreamResponse("status code " + strconv.Itoa(r.StatusCode))
+	}
+	for name := range r.Header {
+		for i := range len(name) {
+			if !isTchar[name[i]] {
+				return errUpstreamResponse(fmt.Sprintf("field name %q is not a token", name))
+			}
+		}
+	}
+	return nil
 }
 
 // inboundOf is what decide needs of a net/http request.

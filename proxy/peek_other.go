@@ -4,7 +4,10 @@ package proxy
 
 import "net"
 
+// canPeek says whether peek can look at a connection on this platform.
+const canPeek = false
+
 // peek cannot look at a connection here: a client that leaves is noticed
-// only when the proxy next writes to it, and a pooled upstream connection
-// is checked only by using it.
+// only when the proxy next writes to it, and upstream connections are not
+// pooled (nothing could tell a stray byte from the next answer).
 func peek(net.Conn) (data, eof, ok bool) { return false, false, false }

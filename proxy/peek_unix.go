@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// canPeek says whether peek can look at a connection on this platform.
+const canPeek = true
+
 // peek looks at a connection's receive queue without waiting and without
 // consuming anything: data says that bytes are waiting, eof that the peer
 // has closed (or reset) its side. ok is false when the connection cannot

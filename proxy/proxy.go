@@ -170,11 +170,12 @@ func New(o Options) (*Proxy, error) {
 		}
 		p.up = newUpstream(o)
 		p.rp = &httputil.ReverseProxy{
-			Rewrite:      func(pr *httputil.ProxyRequest) { p.rewrite(pr) },
-			Transport:    newTransport(o),
-			BufferPool:   p.bufs,
-			ErrorHandler: p.upstreamError,
-			ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+			Rewrite:        func(pr *httputil.ProxyRequest) { p.rewrite(pr) },
+			ModifyResponse: checkResponse,
+			Transport:      newTransport(o),
+			BufferPool:     p.bufs,
+			ErrorHandler:   p.upstreamError,
+			ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 		}
 		next = p.rp
 	}

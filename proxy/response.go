@@ -57,6 +57,11 @@ func (h *responseHead) parse(b []byte) error {
 		return err
 	}
 	if seen.teFields > 0 {
+		if seen.clFields > 0 {
+			// RFC 9112 §6.3: a sign of response splitting, to be handled
+			// as an error; nginx answers 502 too.
+			return errUpstreamResponse("both Content-Length and Transfer-Encoding")
+		}
 		if seen.teFields > 1 || !equalFold(trimOWS(seen.te), "chunked") {
 			return errUpstreamResponse("a transfer coding other than chunked")
 		}
@@ -68,7 +73,9 @@ func (h *responseHead) parse(b []byte) error {
 		}
 		h.contentLength = n
 	}
-	h.close = seen.close || h.minor == 0 && !seen.keepAlive
+	// An HTTP/1.0 response with Transfer-Encoding has faulty framing
+	// (RFC 9112 §6.3): read it as chunked, then close.
+	h.close = seen.close || h.minor == 0 && (!seen.keepAlive || h.chunked)
 	if h.connNamed {
 		h.dropNamed()
 	}
@@ -140,8 +147,13 @@ func (h *responseHead) dropNamed() {
 	markNamedHop(h.fields, func(k fieldKind) bool { return k == kindOther })
 }
 
-// bodyless reports whether a response to method carries no body whatever
-// its header says (RFC 9112 §6.3).
+// bodyless reports whether a response carries no body whatever its
+// header says (RFC 9112 §6.3); head says that it answers a HEAD request.
+// After such an answer the proxy never reuses the upstream connection:
+// nothing frames a body the upstream sends anyway (Debian's gunicorn 20.1
+// sends the one a Django view returns for HEAD, in a write after the
+// head), so it could arrive after the next request and be read as its
+// answer.
 func (h *responseHead) bodyless(head bool) bool {
 	return head || h.status < 200 || h.status == 204 || h.status == 304
 }

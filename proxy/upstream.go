@@ -74,6 +74,10 @@ type upstreamConn struct {
 	client    *clientConn
 	waitStart time.Time
 	moved     bool
+	// requestCut says that the exchange's request did not reach the
+	// upstream whole (writing its body failed): the connection holds half
+	// a request and is never reused.
+	requestCut bool
 }
 
 // get returns a pooled connection, or dials a new one. reused says which.
@@ -100,9 +104,13 @@ func (u *upstream) get(ctx context.Context) (uc *upstreamConn, reused bool, err 
 	}
 	u.mu.Unlock()
 	if uc != nil {
-		// A connection idle for a while may have been closed by the
-		// upstream (gunicorn keeps them 2 s): look before using it.
-		if now.Sub(uc.idleSince) < pollInterval || !readable(uc.raw) {
+		// Look at every pooled connection before using it. The upstream
+		// may have closed it (gunicorn keeps them 2 s), or sent bytes
+		// after the answer it framed (a body on a HEAD answer, a body
+		// longer than its Content-Length, bytes after the last chunk):
+		// those would be read as the next client's answer. Either way it
+		// cannot carry another request.
+		if !readable(uc.raw) {
 			return uc, true, nil
 		}
 		uc.conn.Close()
@@ -134,7 +142,14 @@ func (u *upstream) connect(ctx context.Context) (*upstreamConn, error) {
 }
 
 // put returns a connection whose last exchange ended cleanly to the pool.
+// Where a pooled connection cannot be looked at before reuse (see peek),
+// it is closed instead: nothing could tell a stray byte from the next
+// answer.
 func (u *upstream) put(uc *upstreamConn) {
+	if !canPeek {
+		uc.conn.Close()
+		return
+	}
 	uc.client = nil
 	uc.idleSince = time.Now()
 	uc.in.shrink()
@@ -164,6 +179,7 @@ func (u *upstream) closeIdle() {
 // watch), and the response timeout counts from now.
 func (uc *upstreamConn) begin(client *clientConn) {
 	uc.client = client
+	uc.requestCut = false
 	uc.waitStart = time.Now()
 	uc.moved = false
 }
@@ -225,10 +241,11 @@ func isDead(err error) bool {
 
 // readable reports whether an idle upstream connection has something to
 // read: bytes it never should have sent, or its end. Either way it cannot
-// carry another request.
+// carry another request. A connection that cannot be looked at counts as
+// readable.
 func readable(c net.Conn) bool {
-	data, eof, _ := peek(c)
-	return data || eof
+	data, eof, ok := peek(c)
+	return data || eof || !ok
 }
 
 // isReset reports whether err says that the peer reset the connection or
