@@ -208,14 +208,17 @@ func (a answer) String() string {
 
 // ask sends one request on a new connection and reads the final answer,
 // within 4 s.
-func ask(addr, method, path, extra string) answer {
+func ask(addr, method, path, extra string) answer { return askWith(addr, method, path, extra, "") }
+
+// askWith is ask with a request body; extra holds its framing.
+func askWith(addr, method, path, extra, body string) answer {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return answer{err: err}
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(4 * time.Second))
-	if _, err := fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", method, path, allowed, extra); err != nil {
+	if _, err := fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: %s\r\n%s\r\n%s", method, path, allowed, extra, body); err != nil {
 		return answer{err: err}
 	}
 	br := bufio.NewReader(c)
