@@ -13,7 +13,9 @@
 // X-Forwarded-Host are set by the proxy; from peers outside the trusted
 // proxies, every other X-Forwarded-* field, X-Real-IP and Forwarded are
 // removed, and so is every field whose name holds an underscore (CGI and
-// WSGI servers read X_Forwarded_For as X-Forwarded-For).
+// WSGI servers read X_Forwarded_For as X-Forwarded-For); forwarding names
+// spelt with underscores, X-Host and X-Original-Host are removed even from
+// trusted proxies.
 //
 // [Proxy.Serve] is the production server: a strict HTTP/1.1 parser (see
 // request.go for its rules) and a keep-alive pool to the upstream, the form
