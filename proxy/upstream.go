@@ -63,7 +63,8 @@ func newUpstream(o Options) *upstream {
 // upstreamConn is one connection to the application.
 type upstreamConn struct {
 	conn      net.Conn // with a sliding write deadline (TLS on top for https)
-	raw       net.Conn // the TCP connection, to look at while idle
+	raw       net.Conn // the TCP connection
+	look      *peeker  // at raw, before each reuse
 	in        *reader
 	timeout   time.Duration
 	deadline  time.Time // the read deadline set last
@@ -110,7 +111,7 @@ func (u *upstream) get(ctx context.Context) (uc *upstreamConn, reused bool, err 
 		// longer than its Content-Length, bytes after the last chunk):
 		// those would be read as the next client's answer. Either way it
 		// cannot carry another request.
-		if !readable(uc.raw) {
+		if !uc.readable() {
 			return uc, true, nil
 		}
 		uc.conn.Close()
@@ -136,7 +137,7 @@ func (u *upstream) connect(ctx context.Context) (*upstreamConn, error) {
 		}
 		conn = tc
 	}
-	uc := &upstreamConn{conn: conn, raw: c, timeout: u.timeout}
+	uc := &upstreamConn{conn: conn, raw: c, look: newPeeker(c), timeout: u.timeout}
 	uc.in = newReader(uc, maxResponseHead)
 	return uc, nil
 }
@@ -243,8 +244,8 @@ func isDead(err error) bool {
 // read: bytes it never should have sent, or its end. Either way it cannot
 // carry another request. A connection that cannot be looked at counts as
 // readable.
-func readable(c net.Conn) bool {
-	data, eof, ok := peek(c)
+func (uc *upstreamConn) readable() bool {
+	data, eof, ok := uc.look.peek()
 	return data || eof || !ok
 }
 
