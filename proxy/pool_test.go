@@ -299,9 +299,31 @@ def application(environ, start_response):
 	for _, form := range serverForms {
 		t.Run(form.name, func(t *testing.T) {
 			addr := serveProxy(t, g, form, bind, Options{})
-			var wg sync.WaitGroup
 			var mu sync.Mutex
 			wrong, total := 0, 0
+			// First a HEAD and then at once another client's GET, forty
+			// times: the GET meets the HEAD's upstream connection if the
+			// proxy pooled it.
+			for i := range 40 {
+				path := []string{"/page", "/nolength"}[i%2]
+				q := fmt.Sprintf("head-%d", i)
+				for _, a := range []struct {
+					got  answer
+					want string
+				}{
+					{ask(addr, "HEAD", path+"?"+q, ""), ""},
+					{ask(addr, "GET", "/page?get-"+q, ""), "answer:/page:get-" + q},
+				} {
+					total++
+					if a.got.err != nil || a.got.status != 200 || a.got.body != a.want {
+						wrong++
+						if wrong <= 5 {
+							t.Errorf("after HEAD %s?%s: got %v, want 200 %q", path, q, a.got, a.want)
+						}
+					}
+				}
+			}
+			var wg sync.WaitGroup
 			for client := range 8 {
 				wg.Add(1)
 				go func() {
