@@ -53,8 +53,8 @@ type chunkedReader struct {
 	inChunk bool
 	done    bool
 	err     error
-	// trailerCheck, when set, reports the kinds that make a trailer field
-	// an error.
+	// forbidden, when set, reports the kinds that make a trailer field an
+	// error.
 	forbidden func(fieldKind) bool
 }
 
@@ -131,7 +131,10 @@ func (c *chunkedReader) chunkLine() error {
 	return c.trailer()
 }
 
-// dataEnd reads the CRLF after a chunk's data.
+// dataEnd reads the CRLF after a chunk's data. It may block: Read calls it
+// as soon as a chunk's last data byte is read, so a sender that pauses
+// between the data and its CRLF holds up the data already read until the
+// CRLF comes (within the read deadline).
 func (c *chunkedReader) dataEnd() error {
 	for c.in.buffered() < 2 {
 		if err := c.in.fill(); err != nil {

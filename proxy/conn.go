@@ -17,9 +17,11 @@ import (
 )
 
 // A client connection of Proxy.Serve: read a request, check it, pass it to
-// the upstream, pass the answer back, again until the connection ends. Every
-// request is read whole by the parser in request.go before anything of it
-// is sent on; the Host is checked before a byte of the body is read.
+// the upstream, pass the answer back, again until the connection ends. The
+// request's head (request line and fields) is read whole by the parser in
+// request.go before anything of it is sent on, and the Host is checked
+// before a byte of the body is read; the body is then streamed (it is not
+// buffered first).
 
 // Connection states, for a graceful shutdown.
 const (

@@ -24,7 +24,8 @@ const (
 	DefaultGrace             = 30 * time.Second
 )
 
-// ServerOptions configures [Serve]. Zero values take the defaults above.
+// ServerOptions configures [Proxy.Serve] and [ServeHandler]. Zero values
+// take the defaults above.
 type ServerOptions struct {
 	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
 	ReadHeaderTimeout time.Duration
