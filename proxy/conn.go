@@ -264,9 +264,9 @@ type outbound struct {
 // reports whether the connection goes on.
 func (c *clientConn) forward(h *requestHead, fw *forwarding) bool {
 	req := c.outbound(h, fw)
-	uc, goOn, ok := c.exchange(&req)
-	if !ok {
-		return goOn
+	uc, err := c.exchange(&req)
+	if err != nil {
+		return c.exchangeFailed(err, &req)
 	}
 	resp := &c.resp
 	if resp.status == http.StatusSwitchingProtocols {
@@ -278,6 +278,21 @@ func (c *clientConn) forward(h *requestHead, fw *forwarding) bool {
 		return false
 	}
 	return c.respond(uc, &req)
+}
+
+// exchangeFailed answers the client after a failed exchange, as its error
+// says whose fault it was, and reports whether the connection goes on.
+func (c *clientConn) exchangeFailed(err error, req *outbound) bool {
+	if ce, isClient := err.(*clientError); isClient {
+		return c.fail(ce)
+	}
+	if errors.Is(err, errClientGone) {
+		c.canceled()
+		return false
+	}
+	// The client may go on if none of its body was read: nothing of it
+	// is left unread on its connection.
+	return c.upstreamError(err, req.body == nil && req.clientKeep)
 }
 
 // outbound writes the request head for the upstream into c.out, with the
@@ -309,13 +324,14 @@ func (c *clientConn) outbound(h *requestHead, fw *forwarding) outbound {
 }
 
 // exchange sends the request to the upstream and reads its response head
-// into c.resp. It returns the upstream connection and ok, or, when the
-// exchange failed and the client has been answered (or has left), whether
-// the client's connection goes on.
-func (c *clientConn) exchange(req *outbound) (uc *upstreamConn, goOn, ok bool) {
+// into c.resp. It returns the upstream connection, or the error that ended
+// the exchange: a *clientError for the client's mistakes in the body,
+// errClientGone when the client left, else the upstream's failure.
+func (c *clientConn) exchange(req *outbound) (*upstreamConn, error) {
 	u := c.p.up
 	var start time.Time
 	for attempt := 0; ; attempt++ {
+		var uc *upstreamConn
 		var reused bool
 		var err error
 		if req.upgrade {
@@ -324,17 +340,13 @@ func (c *clientConn) exchange(req *outbound) (uc *upstreamConn, goOn, ok bool) {
 			uc, reused, err = u.get(context.Background())
 		}
 		if err != nil {
-			return nil, c.upstreamError(err, req.body == nil && req.clientKeep), false
+			return nil, err
 		}
 		uc.begin(c)
 		if c.p.metrics != nil {
 			start = time.Now()
 		}
 		err = c.send(uc, req)
-		if ce, isClient := err.(*clientError); isClient {
-			uc.conn.Close()
-			return nil, c.fail(ce), false
-		}
 		if err == nil {
 			err = c.readResponse(uc)
 		}
@@ -342,20 +354,16 @@ func (c *clientConn) exchange(req *outbound) (uc *upstreamConn, goOn, ok bool) {
 			if c.p.metrics != nil {
 				c.p.metrics.upstreamLatency.Observe(time.Since(start).Seconds())
 			}
-			return uc, false, true
+			return uc, nil
 		}
 		uc.conn.Close()
-		if errors.Is(err, errClientGone) {
-			c.canceled()
-			return nil, false, false
-		}
 		// A pooled connection the upstream had closed: send the request
 		// again on a new one, if it is idempotent and had no body that was
 		// read from the client (those bytes are gone).
 		if reused && req.idempotent && req.body == nil && attempt == 0 && isDead(err) {
 			continue
 		}
-		return nil, c.upstreamError(err, req.body == nil && req.clientKeep), false
+		return nil, err
 	}
 }
 

@@ -70,9 +70,9 @@ type upstreamConn struct {
 	deadline  time.Time // the read deadline set last
 	idleSince time.Time
 
-	// Set for each exchange: the client to watch while waiting, when the
-	// wait began, and whether bytes arrived since the last poll.
-	client    *clientConn
+	// Set for each exchange: who waits (to be asked whether it left), when
+	// the wait began, and whether bytes arrived since the last poll.
+	waiter    waiter
 	waitStart time.Time
 	moved     bool
 	// requestCut says that the exchange's request did not reach the
@@ -151,7 +151,7 @@ func (u *upstream) put(uc *upstreamConn) {
 		uc.conn.Close()
 		return
 	}
-	uc.client = nil
+	uc.waiter = nil
 	uc.idleSince = time.Now()
 	uc.in.shrink()
 	u.mu.Lock()
@@ -176,10 +176,14 @@ func (u *upstream) closeIdle() {
 	}
 }
 
-// begin starts an exchange: reads wait on behalf of client (nil: nobody to
+// waiter is the side an exchange with the upstream answers: a client
+// connection, asked at every poll whether it has left.
+type waiter interface{ gone() bool }
+
+// begin starts an exchange: reads wait on behalf of w (nil: nobody to
 // watch), and the response timeout counts from now.
-func (uc *upstreamConn) begin(client *clientConn) {
-	uc.client = client
+func (uc *upstreamConn) begin(w waiter) {
+	uc.waiter = w
 	uc.requestCut = false
 	uc.waitStart = time.Now()
 	uc.moved = false
@@ -223,7 +227,7 @@ func (uc *upstreamConn) Read(p []byte) (int, error) {
 		if now.Sub(uc.waitStart) >= uc.timeout {
 			return 0, errUpstreamTimeout
 		}
-		if uc.client != nil && uc.client.gone() {
+		if uc.waiter != nil && uc.waiter.gone() {
 			return 0, errClientGone
 		}
 	}
