@@ -221,3 +221,12 @@ func (s *server) reapIdle(ctx context.Context) {
 		}
 	}
 }
+
+// clientError counts and logs a request refused for its form.
+func (s *server) clientError(e *clientError, remote string) {
+	if s.p.metrics != nil {
+		s.p.metrics.clientErrors.WithLabelValues(e.kind).Inc()
+	}
+	s.log.Log(slog.LevelWarn, "hostguard proxy: bad request", slog.Int("status", e.status),
+		slog.String("kind", e.kind), slog.String("error", e.text), slog.String("remote", remote))
+}
