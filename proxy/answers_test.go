@@ -241,7 +241,7 @@ func askWith(addr, method, path, extra, body string) answer {
 func twoClients(addr string, c answerCase) (first, second answer) {
 	first = ask(addr, c.method, "/c1", "")
 	if !c.early {
-		time.Sleep(c.delay + 150*time.Millisecond)
+		time.Sleep(c.delay + 300*time.Millisecond) // room for a loaded machine
 	}
 	second = ask(addr, "GET", "/c2", "")
 	return first, second

@@ -115,7 +115,8 @@ func TestCutRequestBodyNotPooled(t *testing.T) {
 // TestPostAfterSilentClose: the application closes an idle keep-alive
 // connection without a word; a POST that comes 300 ms later (within the
 // second under which the proxy once reused connections without looking)
-// gets its own 200, as through nginx and the net/http form.
+// gets its own 200, as through nginx and the net/http form. (The wait
+// leaves a loaded machine room to deliver the close first.)
 func TestPostAfterSilentClose(t *testing.T) {
 	app := rawApp(t, func(c net.Conn, br *bufio.Reader, req *http.Request) bool {
 		if !answerPath(c, br, req) {
