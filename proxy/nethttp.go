@@ -227,7 +227,7 @@ func (p *Proxy) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := p.guard.CheckRequest(&hostguard.Request{
 			Host: r.Host, Path: r.URL.Path, RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent(),
-			ForwardedHost: r.Header["X-Forwarded-Host"], Forwarded: r.Header["Forwarded"],
+			ForwardedHost: endToEnd(r.Header, "X-Forwarded-Host"), Forwarded: endToEnd(r.Header, "Forwarded"),
 		})
 		if v.DropForwarded {
 			delete(r.Header, "X-Forwarded-Host")
@@ -287,10 +287,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) bool {
 	out.Host = fw.host
 	for k := range out.Header {
 		switch kind := classify([]byte(k)); {
-		case kind == kindUnderscore && p.keepUnderscore:
-		case kind == kindUnderscore, kind == kindHop, kind == kindDisguised, kind == kindHostAlias:
-			delete(out.Header, k)
-		case forwardingKind(kind) && !fw.keepClientFields:
+		case kind == kindConnection || kind == kindUpgrade:
+			// ReverseProxy kept them for an upgrade; decided below.
+		case !p.passesUpstream(kind, &fw):
 			delete(out.Header, k)
 		}
 	}
@@ -354,13 +353,23 @@ func (p *Proxy) inboundOf(r *http.Request) inbound {
 	}
 	if p.guard.TrustedPeer(r.RemoteAddr) {
 		in.trusted = true
-		in.priorXFF = strings.Join(r.Header["X-Forwarded-For"], ", ")
-		if v := r.Header["X-Forwarded-Proto"]; len(v) > 0 {
+		in.priorXFF = strings.Join(endToEnd(r.Header, "X-Forwarded-For"), ", ")
+		if v := endToEnd(r.Header, "X-Forwarded-Proto"); len(v) > 0 {
 			in.priorXFP = v[0]
 		}
-		in.priorXFH = strings.Join(r.Header["X-Forwarded-Host"], ", ")
+		in.priorXFH = strings.Join(endToEnd(r.Header, "X-Forwarded-Host"), ", ")
 	}
 	return in
+}
+
+// endToEnd returns the values of the canonical field name, unless the
+// Connection field names it: a hop-by-hop field is not the client's
+// forwarding chain (Serve drops it as the request is parsed).
+func endToEnd(h http.Header, name string) []string {
+	if v := h[name]; len(v) > 0 && !headerHasToken(h["Connection"], name) {
+		return v
+	}
+	return nil
 }
 
 // upstreamError answers 502 (504 for a time-out) and logs why; the

@@ -279,6 +279,23 @@ func (p *Proxy) decide(in inbound) (f forwarding, ok bool) {
 	return f, true
 }
 
+// passesUpstream reports whether a client's field of kind k goes to the
+// upstream as the client sent it: the one rule of both server forms. Every
+// other field is dropped, or replaced by what the proxy decides (Host, the
+// body's framing, X-Forwarded-For, -Host and -Proto, and Connection and
+// Upgrade for a WebSocket handshake).
+func (p *Proxy) passesUpstream(k fieldKind, fw *forwarding) bool {
+	switch k {
+	case kindOther, kindUserAgent:
+		return true
+	case kindUnderscore:
+		return p.keepUnderscore
+	case kindForwarded, kindForwarding:
+		return fw.keepClientFields
+	}
+	return false
+}
+
 // normalize returns an accepted host as the list compared it: lower case,
 // without a trailing dot, IPv6 in canonical form, the port in plain
 // decimal. Most hosts already are; the rest take the Guard's Check.

@@ -43,17 +43,7 @@ func (p *Proxy) appendRequestHead(b []byte, h *requestHead, fw *forwarding) []by
 	b = append(b, "\r\n"...)
 	for i := range h.fields {
 		f := &h.fields[i]
-		switch f.kind {
-		case kindOther, kindUserAgent:
-		case kindUnderscore:
-			if !p.keepUnderscore {
-				continue
-			}
-		case kindForwarded, kindForwarding:
-			if !fw.keepClientFields {
-				continue
-			}
-		default:
+		if !p.passesUpstream(f.kind, fw) {
 			continue
 		}
 		b = append(b, f.name...)
@@ -74,8 +64,13 @@ func (p *Proxy) appendRequestHead(b []byte, h *requestHead, fw *forwarding) []by
 		b = strconv.AppendInt(b, h.contentLength, 10)
 		b = append(b, "\r\n"...)
 	}
-	if h.upgrade {
+	switch {
+	case h.upgrade:
 		b = append(b, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
+	case string(h.method) == http.MethodHead:
+		// The connection ends after the answer (see responseHead.bodyless):
+		// say so.
+		b = append(b, "Connection: close\r\n"...)
 	}
 	return append(b, "\r\n"...)
 }
