@@ -191,14 +191,7 @@ func (c *clientConn) serveRequest(n int) bool {
 	path := unsafeString(h.checkedPath())
 	req := hostguard.Request{Host: host, Path: path, RemoteAddr: c.remote, UserAgent: unsafeString(h.userAgent)}
 	if c.trusted && h.forwarding {
-		for _, f := range h.fields {
-			switch f.kind {
-			case kindXFH:
-				req.ForwardedHost = append(req.ForwardedHost, string(f.value))
-			case kindForwarded:
-				req.Forwarded = append(req.Forwarded, string(f.value))
-			}
-		}
+		req.ForwardedHost, req.Forwarded = forwardedHosts(h)
 	}
 	v := p.guard.CheckRequest(&req)
 	p.count(v)
@@ -212,18 +205,7 @@ func (c *clientConn) serveRequest(n int) bool {
 		in.checked = p.guard.Allow(host)
 	}
 	if c.trusted {
-		for _, f := range h.fields {
-			switch f.kind {
-			case kindXFF:
-				in.priorXFF = joinValue(in.priorXFF, f.value)
-			case kindXFH:
-				in.priorXFH = joinValue(in.priorXFH, f.value)
-			case kindXFP:
-				if in.priorXFP == "" {
-					in.priorXFP = string(f.value)
-				}
-			}
-		}
+		in.priorOf(h)
 	}
 	fw, ok := p.decide(in)
 	if !ok {
@@ -235,6 +217,37 @@ func (c *clientConn) serveRequest(n int) bool {
 		return c.echo(h, &fw)
 	}
 	return c.forward(h, &fw)
+}
+
+// forwardedHosts returns the X-Forwarded-Host and Forwarded values of a
+// trusted proxy's request, for the Guard to check.
+func forwardedHosts(h *requestHead) (xfh, forwarded []string) {
+	for _, f := range h.fields {
+		switch f.kind {
+		case kindXFH:
+			xfh = append(xfh, string(f.value))
+		case kindForwarded:
+			forwarded = append(forwarded, string(f.value))
+		}
+	}
+	return xfh, forwarded
+}
+
+// priorOf takes a trusted proxy's X-Forwarded-For, -Host and -Proto from
+// the request's fields.
+func (in *inbound) priorOf(h *requestHead) {
+	for _, f := range h.fields {
+		switch f.kind {
+		case kindXFF:
+			in.priorXFF = joinValue(in.priorXFF, f.value)
+		case kindXFH:
+			in.priorXFH = joinValue(in.priorXFH, f.value)
+		case kindXFP:
+			if in.priorXFP == "" {
+				in.priorXFP = string(f.value)
+			}
+		}
+	}
 }
 
 func joinValue(prior string, v []byte) string {

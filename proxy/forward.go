@@ -221,12 +221,8 @@ const (
 func (c *clientConn) respond(uc *upstreamConn, req *outbound) bool {
 	p := c.p
 	resp := &c.resp
-	keep := req.clientKeep && !uc.requestCut && !c.srv.closing.Load()
 	body, frame, untilClose := c.responseBody(uc, resp, req.isHead, req.minor)
-	reusable := !req.upgrade && !uc.requestCut && !resp.close && !untilClose && !resp.bodyless(req.isHead)
-	if frame == frameClose {
-		keep = false
-	}
+	keep, reusable := c.outcome(uc, req, frame, untilClose)
 	c.out = appendResponseHead(c.out[:0], resp, frame, keep, req.minor)
 	if frame == frameLength && int64(uc.in.buffered()) >= resp.contentLength && resp.contentLength <= copyBufSize {
 		// A small body that came with the head: one write.
@@ -241,23 +237,11 @@ func (c *clientConn) respond(uc *upstreamConn, req *outbound) bool {
 		return false
 	}
 	if body != nil {
-		buf := p.bufs.Get()
-		_, readErr, writeErr := copyBody(c.conn, body, buf, frame == frameChunked)
-		p.bufs.Put(buf)
-		switch {
-		case writeErr != nil:
-			uc.conn.Close()
-			c.canceled()
+		whole, ok := c.copyResponseBody(uc, body, frame)
+		if !ok {
 			return false
-		case readErr != nil && frame != frameClose:
-			// The upstream broke off in the middle of the body; the
-			// client can only learn it from the connection's end.
-			uc.conn.Close()
-			c.p.upstreamFailure(readErr, errors.Is(readErr, errClientGone), string(c.reqInfo))
-			return false
-		case readErr != nil:
-			reusable = false
 		}
+		reusable = reusable && whole
 	}
 	// A byte already read past the framed answer is not the next answer's:
 	// the upstream framed this one wrongly, and the connection ends.
@@ -267,6 +251,40 @@ func (c *clientConn) respond(uc *upstreamConn, req *outbound) bool {
 		uc.conn.Close()
 	}
 	return keep
+}
+
+// outcome says, before the response body is copied, whether the client's
+// connection may go on (keep) and whether uc may carry another request
+// (reusable): not after an upgrade refused, a request cut short, the
+// upstream's close, a body that ends with the connection, or an answer
+// that may not have a body (see responseHead.bodyless).
+func (c *clientConn) outcome(uc *upstreamConn, req *outbound, frame int, untilClose bool) (keep, reusable bool) {
+	keep = req.clientKeep && !uc.requestCut && !c.srv.closing.Load() && frame != frameClose
+	reusable = !req.upgrade && !uc.requestCut && !c.resp.close && !untilClose && !c.resp.bodyless(req.isHead)
+	return keep, reusable
+}
+
+// copyResponseBody copies the response body to the client. ok is false
+// when the exchange broke off (uc is then closed, and the client's
+// connection must end); whole is false when the body ended with the
+// upstream's connection, which then cannot be reused.
+func (c *clientConn) copyResponseBody(uc *upstreamConn, body io.Reader, frame int) (whole, ok bool) {
+	buf := c.p.bufs.Get()
+	_, readErr, writeErr := copyBody(c.conn, body, buf, frame == frameChunked)
+	c.p.bufs.Put(buf)
+	switch {
+	case writeErr != nil:
+		uc.conn.Close()
+		c.canceled()
+		return false, false
+	case readErr != nil && frame != frameClose:
+		// The upstream broke off in the middle of the body; the client
+		// can only learn it from the connection's end.
+		uc.conn.Close()
+		c.p.upstreamFailure(readErr, errors.Is(readErr, errClientGone), string(c.reqInfo))
+		return false, false
+	}
+	return readErr == nil, true
 }
 
 // responseBody returns the reader of the response body and how the proxy

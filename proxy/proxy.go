@@ -265,18 +265,24 @@ func (p *Proxy) decide(in inbound) (f forwarding, ok bool) {
 		}
 	}
 	if in.trusted {
-		f.keepClientFields = true
-		if in.priorXFF != "" {
-			f.xff = in.priorXFF + ", " + in.client
-		}
-		if in.priorXFP != "" {
-			f.xfp = in.priorXFP
-		}
-		if in.priorXFH != "" {
-			f.xfh = in.priorXFH
-		}
+		f.extend(&in)
 	}
 	return f, true
+}
+
+// extend keeps a trusted proxy's forwarding fields: its X-Forwarded-For
+// chain with the client appended, its X-Forwarded-Proto and -Host.
+func (f *forwarding) extend(in *inbound) {
+	f.keepClientFields = true
+	if in.priorXFF != "" {
+		f.xff = in.priorXFF + ", " + in.client
+	}
+	if in.priorXFP != "" {
+		f.xfp = in.priorXFP
+	}
+	if in.priorXFH != "" {
+		f.xfh = in.priorXFH
+	}
 }
 
 // passesUpstream reports whether a client's field of kind k goes to the

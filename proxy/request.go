@@ -96,19 +96,8 @@ func (h *requestHead) checkedPath() []byte {
 // scanned once. skipEmpty skips empty lines before the first line (RFC 9112
 // §2.2, for requests).
 func (b *reader) findHead(skipEmpty bool) (int, bool) {
-	if b.lineStart == 0 && b.searched == 0 && skipEmpty {
-		for b.r < b.w {
-			if b.buf[b.r] == '\n' {
-				b.r++
-			} else if b.buf[b.r] == '\r' && b.r+1 < b.w && b.buf[b.r+1] == '\n' {
-				b.r += 2
-			} else {
-				break
-			}
-		}
-		if b.r == b.w || b.buf[b.r] == '\r' && b.r+1 == b.w {
-			return 0, false
-		}
+	if b.lineStart == 0 && b.searched == 0 && skipEmpty && !b.skipEmptyLines() {
+		return 0, false
 	}
 	for {
 		i := bytes.IndexByte(b.buf[b.r+b.searched:b.w], '\n')
@@ -124,6 +113,21 @@ func (b *reader) findHead(skipEmpty bool) (int, bool) {
 		}
 		b.lineStart, b.searched = nl+1, nl+1
 	}
+}
+
+// skipEmptyLines consumes the empty lines (CRLF or LF) at the front of the
+// buffered bytes and reports whether something else follows them.
+func (b *reader) skipEmptyLines() bool {
+	for b.r < b.w {
+		if b.buf[b.r] == '\n' {
+			b.r++
+		} else if b.buf[b.r] == '\r' && b.r+1 < b.w && b.buf[b.r+1] == '\n' {
+			b.r += 2
+		} else {
+			break
+		}
+	}
+	return !(b.r == b.w || b.buf[b.r] == '\r' && b.r+1 == b.w)
 }
 
 // nextLine splits the first line off b, without its LF and one CR before
