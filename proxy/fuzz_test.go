@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"sync/atomic"
@@ -69,6 +70,14 @@ func FuzzServe(f *testing.F) {
 		}
 		go up.serveAnswering(server, first.b, first.split, first.written)
 		return client, nil
+	}
+	// The net/http form, in front of an upstream of its own on TCP (its
+	// Transport dials for itself).
+	upNet := newRawUpstream(f)
+	uNet, _ := url.Parse("http://" + upNet.addr())
+	pNet, err := New(Options{Guard: g, Upstream: uNet, Logger: quiet()})
+	if err != nil {
+		f.Fatal(err)
 	}
 	o := ServerOptions{Logger: quiet()}
 	o.defaults()
@@ -161,7 +170,44 @@ func FuzzServe(f *testing.F) {
 		if second := secondClient(s); second != "answer:/second" {
 			t.Fatalf("input %q, answered %q: the next client got %q", in, first, second)
 		}
+		fuzzNetHTTP(t, g, pNet, upNet, in)
 	})
+}
+
+// fuzzNetHTTP feeds an input to the net/http form's handler, each request
+// as net/http's reader reads it (http.ReadRequest, the server's reader),
+// and checks the same invariants: what the upstream receives carries an
+// allowed, normalised Host and no forged forwarding field, and a request
+// the upstream answered well never gets a 5xx (but 501 and 505).
+func fuzzNetHTTP(t *testing.T, g *hostguard.Guard, p *Proxy, up *rawUpstream, in []byte) {
+	up.mu.Lock()
+	up.reqs, up.garbled = nil, nil
+	up.mu.Unlock()
+	br := bufio.NewReader(bytes.NewReader(in))
+	for range 16 {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			break
+		}
+		req.RemoteAddr = "127.0.0.1:40000"
+		before := len(up.received())
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, req)
+		_, _ = io.Copy(io.Discard, req.Body)
+		got := up.received()
+		if rec.Code >= 500 && rec.Code != 501 && rec.Code != 505 {
+			// 502 is the upstream's: a request the Transport would not
+			// send, or a 101 a recorder cannot switch to.
+			if rec.Code != 502 || len(got) > before && !got[len(got)-1].tunnel {
+				t.Fatalf("net/http form, input %q: status %d", in, rec.Code)
+			}
+		}
+	}
+	for _, r := range up.received() {
+		if problem := checkForwardedFrom(g, r, "127.0.0.1"); problem != "" {
+			t.Fatalf("net/http form, input %q: the upstream received %s:\n%s", in, problem, r.head)
+		}
+	}
 }
 
 // checkForwarded is checkForwardedFrom a client on 127.0.0.1.
