@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -264,7 +262,7 @@ var errNoCanonical = badRequest("the path is exempt from the Host check, and no 
 // follows on it can be trusted to start where the proxy thinks.
 func (c *clientConn) fail(e *clientError) bool {
 	c.srv.clientError(e, c.remote)
-	c.writeSimple(e.status, strconv.Itoa(e.status)+" "+http.StatusText(e.status)+": "+e.text+"\n", false)
+	c.writeSimple(e.status, e.body(), false)
 	c.linger = true
 	return false
 }

@@ -49,9 +49,7 @@ func ServeHandler(ctx context.Context, l net.Listener, h http.Handler, o ServerO
 			for p.openTunnels() > 0 && ctx.Err() == nil {
 				time.Sleep(20 * time.Millisecond)
 			}
-			if n := p.closeTunnels(); n > 0 {
-				o.Logger.Info("hostguard proxy: closed WebSocket tunnels at the end of the grace period", "tunnels", n)
-			}
+			p.endTunnels(o.Logger)
 		}
 		return err
 	})
@@ -170,11 +168,7 @@ func (p *Proxy) checkForm(next http.Handler) http.Handler {
 			}
 		}
 		if cerr != nil {
-			if p.metrics != nil {
-				p.metrics.clientErrors.WithLabelValues(cerr.kind).Inc()
-			}
-			w.Header().Set("Connection", "close")
-			http.Error(w, strconv.Itoa(cerr.status)+" "+http.StatusText(cerr.status)+": "+cerr.text, cerr.status)
+			p.refuse(w, cerr)
 			return
 		}
 		if isWebSocket(r) {
@@ -372,16 +366,26 @@ func endToEnd(h http.Header, name string) []string {
 	return nil
 }
 
+// refuse answers a request refused for its form, as Serve's fail does:
+// the same status, body and headers, the connection closed; counted.
+func (p *Proxy) refuse(w http.ResponseWriter, cerr *clientError) {
+	if p.metrics != nil {
+		p.metrics.clientErrors.WithLabelValues(cerr.kind).Inc()
+	}
+	h := w.Header()
+	h.Set("Connection", "close")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(cerr.status)
+	_, _ = io.WriteString(w, cerr.body())
+}
+
 // upstreamError answers 502 (504 for a time-out) and logs why; the
 // client's own error (408, 400) when it was the request body that failed.
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	if b, ok := r.Context().Value(slidingBodyKey{}).(*slidingBody); ok {
 		if cerr := b.failed.Load(); cerr != nil {
-			if p.metrics != nil {
-				p.metrics.clientErrors.WithLabelValues(cerr.kind).Inc()
-			}
-			w.Header().Set("Connection", "close")
-			http.Error(w, strconv.Itoa(cerr.status)+" "+http.StatusText(cerr.status)+": "+cerr.text, cerr.status)
+			p.refuse(w, cerr)
 			return
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strconv"
 )
 
 // The request parser. It accepts what RFC 9112 requires a server to accept
@@ -506,6 +507,12 @@ type clientError struct {
 }
 
 func (e *clientError) Error() string { return e.text }
+
+// body is the text of the answer to a request refused for its form, the
+// same from both server forms.
+func (e *clientError) body() string {
+	return strconv.Itoa(e.status) + " " + http.StatusText(e.status) + ": " + e.text + "\n"
+}
 
 // The kinds of client errors, as counted in metrics.
 const (

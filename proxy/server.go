@@ -165,13 +165,11 @@ func (s *server) shutdown() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	active, tunnels := s.closeIdle()
+	active, _ := s.closeIdle()
+	s.p.endTunnels(s.o.Logger)
 	s.cut()
 	if s.p.up != nil {
 		s.p.up.closeIdle()
-	}
-	if tunnels > 0 {
-		s.o.Logger.Info("hostguard proxy: closed WebSocket tunnels at the end of the grace period", "tunnels", tunnels)
 	}
 	if active > 0 {
 		return fmt.Errorf("%w (%s): %d cut", ErrGraceExceeded, s.o.Grace, active)

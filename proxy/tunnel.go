@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -116,6 +117,14 @@ func (p *Proxy) closeTunnels() int {
 		t.close()
 	}
 	return len(open)
+}
+
+// endTunnels closes the tunnels still open at the end of a shutdown's
+// grace period and logs how many: the same for both server forms.
+func (p *Proxy) endTunnels(log *slog.Logger) {
+	if n := p.closeTunnels(); n > 0 {
+		log.Info("hostguard proxy: closed WebSocket tunnels at the end of the grace period", "tunnels", n)
+	}
 }
 
 // openTunnels returns how many tunnels are open.
