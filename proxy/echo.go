@@ -14,16 +14,11 @@ func Echo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fwd := map[string][]string{}
 	for k, v := range r.Header {
-		if isForwardedHeader(k) {
-			fwd[k] = v
+		if forwardingKind(classify([]byte(k))) {
+			fwd[strings.ToLower(k)] = v
 		}
 	}
 	_, _ = w.Write([]byte(echoText(r.Method, r.Host, r.URL.RequestURI(), fwd)))
-}
-
-func isForwardedHeader(k string) bool {
-	k = strings.ToLower(k)
-	return strings.HasPrefix(k, "x-forwarded-") || k == "forwarded"
 }
 
 // echoText is the built-in backend's answer.
@@ -53,8 +48,11 @@ func (c *clientConn) echo(h *requestHead, fw *forwarding) bool {
 		h.close = true
 		c.linger = true
 	}
-	fwd := map[string][]string{
-		"x-forwarded-for": {fw.xff}, "x-forwarded-host": {fw.xfh}, "x-forwarded-proto": {fw.xfp},
+	// What the upstream would receive of the forwarding fields: the same
+	// shown by Echo behind the net/http form.
+	fwd := map[string][]string{"x-forwarded-for": {fw.xff}, "x-forwarded-proto": {fw.xfp}}
+	if fw.xfh != "" {
+		fwd["x-forwarded-host"] = []string{fw.xfh}
 	}
 	if fw.keepClientFields {
 		for _, f := range h.fields {

@@ -1,11 +1,18 @@
 package proxy
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hostguard/hostguard"
 )
@@ -93,4 +100,81 @@ func forwardedView(r upstreamRequest) string {
 	}
 	slices.Sort(fields)
 	return fmt.Sprintf("%s %s Host=%q %q body=%q", r.req.Method, r.req.RequestURI, r.req.Host, fields, r.body)
+}
+
+// TestEchoAlike: the built-in backend shows the same through both forms:
+// what an upstream would receive, forwarding fields included, from
+// untrusted and trusted peers.
+func TestEchoAlike(t *testing.T) {
+	requests := []string{
+		rq("GET /a?b=1 HTTP/1.1", "Host: lhy.kr"),
+		rq("GET / HTTP/1.1", "Host: "+selfIP),
+		rq("GET http://lhy.kr/x HTTP/1.1", "Host: other.example"),
+		rq("GET / HTTP/1.1", "Host: lhy.kr", "X-Forwarded-For: 203.0.113.5", "X-Real-IP: 203.0.113.5",
+			"X-Forwarded-Proto: https", "X-Forwarded-Port: 443", "Forwarded: for=203.0.113.5"),
+		rq("GET / HTTP/1.1", "Host: lhy.kr", "X-Forwarded-Host: lhy.kr", "X-Forwarded-For: 203.0.113.5, 198.51.100.7"),
+		rq("HEAD / HTTP/1.1", "Host: LHY.KR."),
+		rq("GET / HTTP/1.0"), // no Host: the canonical one, no X-Forwarded-Host
+	}
+	for _, trusted := range []bool{false, true} {
+		o := hostguard.Options{AllowedHosts: []string{allowed, "@self"}, AllowEmptyHost: true, Logger: quiet()}
+		if trusted {
+			o.TrustedProxies = []string{"127.0.0.0/8"}
+		}
+		g, err := hostguard.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.SetSelf(testGuardSelf())
+		var bodies [2][]string
+		for f, form := range serverForms {
+			p, err := New(Options{Guard: g, Logger: quiet()}) // no upstream: the echo
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- form.serve(p, ctx, l) }()
+			for _, raw := range requests {
+				bodies[f] = append(bodies[f], rawAnswer(l.Addr().String(), raw))
+			}
+			cancel()
+			<-done
+		}
+		for i := range requests {
+			if bodies[0][i] != bodies[1][i] {
+				t.Errorf("trusted=%v, %q:\nServe:    %s\nnet/http: %s", trusted, requests[i], bodies[0][i], bodies[1][i])
+			}
+		}
+	}
+}
+
+func testGuardSelf() []netip.Addr { return []netip.Addr{netip.MustParseAddr(selfIP)} }
+
+// rawAnswer sends raw on a new connection and returns the answer's status
+// and body.
+func rawAnswer(addr, raw string) string {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err.Error()
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(4 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		return err.Error()
+	}
+	method, _, _ := strings.Cut(raw, " ")
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
+	if err != nil {
+		return err.Error()
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%d %s", resp.StatusCode, b)
 }
