@@ -144,10 +144,9 @@ func (c *chunkedReader) dataEnd() error {
 			return err
 		}
 	}
-	if c.in.buf[c.in.r] != '\r' || c.in.buf[c.in.r+1] != '\n' {
+	if crlf := c.in.next(2); crlf[0] != '\r' || crlf[1] != '\n' {
 		return errChunkData
 	}
-	c.in.r += 2
 	return nil
 }
 

@@ -179,8 +179,7 @@ func (c *clientConn) readHead() (int, *clientError) {
 // serveRequest serves the request whose head is the next n buffered bytes.
 func (c *clientConn) serveRequest(n int) bool {
 	h := &c.head
-	cerr := h.parse(c.in.buf[c.in.r : c.in.r+n])
-	c.in.r += n
+	cerr := h.parse(c.in.next(n))
 	if cerr != nil {
 		return c.fail(cerr)
 	}

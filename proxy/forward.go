@@ -79,8 +79,7 @@ func (c *clientConn) outbound(h *requestHead, fw *forwarding) outbound {
 	case h.contentLength > 0 && int64(c.in.buffered()) >= h.contentLength && h.contentLength <= copyBufSize:
 		// The body came with the head: send it with it.
 		n := int(h.contentLength)
-		c.out = append(c.out, c.in.buf[c.in.r:c.in.r+n]...)
-		c.in.r += n
+		c.out = append(c.out, c.in.next(n)...)
 	case h.contentLength > 0:
 		c.reqLength = lengthReader{in: c.in, left: h.contentLength}
 		req.body = &c.reqLength
@@ -196,8 +195,7 @@ func (c *clientConn) readResponse(uc *upstreamConn) error {
 			}
 			return err
 		}
-		err = c.resp.parse(uc.in.buf[uc.in.r : uc.in.r+n])
-		uc.in.r += n
+		err = c.resp.parse(uc.in.next(n))
 		if err != nil {
 			return err
 		}
@@ -227,8 +225,7 @@ func (c *clientConn) respond(uc *upstreamConn, req *outbound) bool {
 	if frame == frameLength && int64(uc.in.buffered()) >= resp.contentLength && resp.contentLength <= copyBufSize {
 		// A small body that came with the head: one write.
 		n := int(resp.contentLength)
-		c.out = append(c.out, uc.in.buf[uc.in.r:uc.in.r+n]...)
-		uc.in.r += n
+		c.out = append(c.out, uc.in.next(n)...)
 		body = nil
 	}
 	if _, err := c.conn.Write(c.out); err != nil {
@@ -325,8 +322,8 @@ func (c *clientConn) tunnel(uc *upstreamConn, resp *responseHead) {
 	_ = c.raw.SetReadDeadline(time.Time{})
 	_ = uc.conn.SetReadDeadline(time.Time{})
 	t := c.p.openTunnel(c.raw, uc.conn)
-	clientEarly := c.in.buf[c.in.r:c.in.w]
-	upEarly := uc.in.buf[uc.in.r:uc.in.w]
+	clientEarly := c.in.peek(c.in.buffered())
+	upEarly := uc.in.peek(uc.in.buffered())
 	t.pipe(t.track(c.conn), uc.conn, clientEarly, upEarly)
 }
 

@@ -34,6 +34,19 @@ func newReader(c io.Reader, max int) *reader {
 
 func (b *reader) buffered() int { return b.w - b.r }
 
+// peek returns the next n buffered bytes without consuming them, as
+// bufio.Reader's Peek, but never reading: n must not exceed buffered().
+// The bytes are valid until the next read.
+func (b *reader) peek(n int) []byte { return b.buf[b.r : b.r+n] }
+
+// next returns and consumes the next n buffered bytes; n must not exceed
+// buffered(). The bytes are valid until the next read.
+func (b *reader) next(n int) []byte {
+	p := b.buf[b.r : b.r+n]
+	b.r += n
+	return p
+}
+
 // fill reads once into the free space, making room first: it moves the
 // unread bytes to the front, or doubles the buffer up to max. It returns
 // errBufferFull when buf[r:w] already fills max bytes.
