@@ -170,8 +170,8 @@ func (c *chunkedReader) trailer() error {
 		if line[0] == ' ' || line[0] == '\t' {
 			return errTrailer
 		}
-		f, cerr := parseField(line)
-		if cerr != nil {
+		f, err := parseField(line)
+		if err != nil {
 			return errTrailer
 		}
 		if c.forbidden != nil && c.forbidden(f.kind) {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -181,17 +182,39 @@ type fieldsSeen struct {
 
 // parseFields parses the field lines after the request line.
 func (h *requestHead) parseFields(b []byte, seen *fieldsSeen) *clientError {
-	return eachField(b, &h.fields, func(f field) *clientError {
+	err := eachField(b, &h.fields, func(f field) error {
 		h.note(f, seen)
 		return nil
 	})
+	switch err {
+	case nil:
+		return nil
+	case errLineFolded:
+		return errObsFold
+	case errBadFieldName:
+		return errFieldName
+	case errBadFieldValue:
+		return errFieldValue
+	}
+	return errTooManyFields
 }
+
+// Errors of the field-line grammar, the same for requests and responses:
+// the request parser answers each with its client error (errObsFold,
+// errFieldName, errFieldValue, errTooManyFields), the response parser with
+// 502.
+var (
+	errLineFolded    = errors.New("a header line folded onto the next (obs-fold)")
+	errBadFieldName  = errors.New("invalid header field name")
+	errBadFieldValue = errors.New("invalid character in a header field value")
+	errFieldCount    = errors.New("more than 256 header fields")
+)
 
 // eachField parses the field lines of b, up to the empty line that ends a
 // head, calls note with each and appends it to fields. A folded line
 // (obs-fold), a malformed field and more than maxFields fields are errors,
 // as is what note returns.
-func eachField(b []byte, fields *[]field, note func(field) *clientError) *clientError {
+func eachField(b []byte, fields *[]field, note func(field) error) error {
 	for {
 		var line []byte
 		line, b = nextLine(b)
@@ -199,14 +222,14 @@ func eachField(b []byte, fields *[]field, note func(field) *clientError) *client
 			return nil
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return errObsFold
+			return errLineFolded
 		}
 		f, err := parseField(line)
 		if err != nil {
 			return err
 		}
 		if len(*fields) == maxFields {
-			return errTooManyFields
+			return errFieldCount
 		}
 		if err := note(f); err != nil {
 			return err
@@ -435,21 +458,21 @@ func hasPrefixFold(b []byte, prefix string) bool {
 
 // parseField parses one field line: a token, ':', optional whitespace, a
 // value of visible characters, spaces and tabs.
-func parseField(line []byte) (field, *clientError) {
+func parseField(line []byte) (field, error) {
 	colon := bytes.IndexByte(line, ':')
 	if colon <= 0 {
-		return field{}, errFieldName
+		return field{}, errBadFieldName
 	}
 	name := line[:colon]
 	for _, c := range name {
 		if !isTchar[c] {
-			return field{}, errFieldName
+			return field{}, errBadFieldName
 		}
 	}
 	value := trimOWS(line[colon+1:])
 	for _, c := range value {
 		if !isValueByte[c] {
-			return field{}, errFieldValue
+			return field{}, errBadFieldValue
 		}
 	}
 	return field{name: name, value: value, kind: classify(name)}, nil

@@ -114,7 +114,7 @@ func (h *responseHead) parseStatusLine(line []byte) error {
 
 // parseFields parses the field lines after the status line.
 func (h *responseHead) parseFields(b []byte, seen *fieldsSeen) error {
-	err := eachField(b, &h.fields, func(f field) *clientError {
+	err := eachField(b, &h.fields, func(f field) error {
 		switch f.kind {
 		case kindContentLength:
 			if seen.clFields > 0 && !bytes.Equal(seen.cl, f.value) {
@@ -132,14 +132,17 @@ func (h *responseHead) parseFields(b []byte, seen *fieldsSeen) error {
 		}
 		return nil
 	})
+	if ur, ok := err.(errUpstreamResponse); ok {
+		return ur
+	}
 	if err != nil {
-		return errUpstreamResponse(err.text)
+		return errUpstreamResponse(err.Error())
 	}
 	return nil
 }
 
 // errConflictingLength: an upstream's Content-Length fields disagree.
-var errConflictingLength = badRequest("conflicting Content-Length")
+var errConflictingLength = errUpstreamResponse("conflicting Content-Length")
 
 // dropNamed marks the ordinary fields a Connection value names as
 // hop-by-hop (RFC 9110 §7.6.1).
