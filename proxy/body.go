@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"strconv"
+
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // Message bodies: readers that take exactly one body off a connection, and
@@ -48,7 +50,7 @@ const (
 // after every line and after the data, and a trailer section whose fields
 // are dropped (those that only a header may carry are an error).
 type chunkedReader struct {
-	in      *reader
+	in      *wire.Reader
 	left    int64 // data left in the current chunk
 	inChunk bool
 	done    bool
@@ -95,7 +97,7 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 // chunkLine reads a chunk-size line; for the last chunk, the trailer
 // section too.
 func (c *chunkedReader) chunkLine() error {
-	line, err := c.in.line(maxChunkLine)
+	line, err := c.in.Line(maxChunkLine)
 	if err != nil {
 		return err
 	}
@@ -136,15 +138,15 @@ func (c *chunkedReader) chunkLine() error {
 // between the data and its CRLF holds up the data already read until the
 // CRLF comes (within the read deadline).
 func (c *chunkedReader) dataEnd() error {
-	for c.in.buffered() < 2 {
-		if err := c.in.fill(); err != nil {
+	for c.in.Buffered() < 2 {
+		if err := c.in.Fill(); err != nil {
 			if err == io.EOF {
 				return io.ErrUnexpectedEOF
 			}
 			return err
 		}
 	}
-	if crlf := c.in.next(2); crlf[0] != '\r' || crlf[1] != '\n' {
+	if crlf := c.in.Next(2); crlf[0] != '\r' || crlf[1] != '\n' {
 		return errChunkData
 	}
 	return nil
@@ -154,9 +156,9 @@ func (c *chunkedReader) dataEnd() error {
 func (c *chunkedReader) trailer() error {
 	total := 0
 	for {
-		line, err := c.in.line(maxChunkLine)
+		line, err := c.in.Line(maxChunkLine)
 		if err != nil {
-			if err == errBareLF || err == errBareCR {
+			if err == wire.ErrBareLF || err == wire.ErrBareCR {
 				return errTrailer
 			}
 			return err

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/hostguard/hostguard"
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // A client connection of Proxy.Serve: read a request, check it, pass it to
@@ -32,7 +33,7 @@ type clientConn struct {
 	p        *Proxy
 	raw      net.Conn      // as accepted
 	conn     *deadlineConn // raw with the sliding write deadline, and the body's read deadline
-	in       *reader
+	in       *wire.Reader
 	out      []byte // the head being written, and small bodies with it
 	head     requestHead
 	resp     responseHead
@@ -58,7 +59,7 @@ func (s *server) newConn(raw net.Conn) *clientConn {
 		conn = c.tls
 	}
 	c.conn = &deadlineConn{Conn: conn, write: slidingDeadline{timeout: s.o.WriteTimeout}}
-	c.in = newReader(c.conn, s.o.MaxHeaderBytes)
+	c.in = wire.NewReader(c.conn, s.o.MaxHeaderBytes)
 	c.clientIP = c.remote
 	if host, _, err := net.SplitHostPort(c.remote); err == nil {
 		c.clientIP = host
@@ -124,8 +125,8 @@ func (c *clientConn) close() {
 // next reads and serves one request and reports whether the connection
 // goes on.
 func (c *clientConn) next() bool {
-	if c.in.buffered() == 0 {
-		c.in.shrink()
+	if c.in.Buffered() == 0 {
+		c.in.Shrink()
 		if len(c.out) > 64<<10 {
 			c.out = nil
 		}
@@ -134,7 +135,7 @@ func (c *clientConn) next() bool {
 			return false
 		}
 		_ = c.raw.SetReadDeadline(time.Now().Add(c.srv.o.IdleTimeout))
-		if err := c.in.fill(); err != nil {
+		if err := c.in.Fill(); err != nil {
 			return false // idle timeout, the client's close, or the shutdown
 		}
 		if !c.state.CompareAndSwap(stateIdle, stateActive) {
@@ -143,7 +144,7 @@ func (c *clientConn) next() bool {
 	}
 	n, cerr := c.readHead()
 	if cerr != nil {
-		if cerr == errIncomplete && c.in.buffered() == 0 {
+		if cerr == errIncomplete && c.in.Buffered() == 0 {
 			return false // the client closed between requests
 		}
 		return c.fail(cerr)
@@ -156,7 +157,7 @@ func (c *clientConn) next() bool {
 func (c *clientConn) readHead() (int, *clientError) {
 	timed := false
 	for {
-		n, ok := c.in.findHead(true)
+		n, ok := c.in.FindHead(true)
 		if ok {
 			return n, nil
 		}
@@ -164,9 +165,9 @@ func (c *clientConn) readHead() (int, *clientError) {
 			_ = c.raw.SetReadDeadline(time.Now().Add(c.srv.o.ReadHeaderTimeout))
 			timed = true
 		}
-		if err := c.in.fill(); err != nil {
+		if err := c.in.Fill(); err != nil {
 			switch {
-			case err == errBufferFull:
+			case err == wire.ErrBufferFull:
 				return 0, errHeadTooLarge
 			case isTimeout(err):
 				return 0, errHeadTimeout
@@ -179,7 +180,7 @@ func (c *clientConn) readHead() (int, *clientError) {
 // serveRequest serves the request whose head is the next n buffered bytes.
 func (c *clientConn) serveRequest(n int) bool {
 	h := &c.head
-	cerr := h.parse(c.in.next(n))
+	cerr := h.parse(c.in.Next(n))
 	if cerr != nil {
 		return c.fail(cerr)
 	}

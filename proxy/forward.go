@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // The forwarding steps of Proxy.Serve, for one accepted request: the
@@ -76,10 +78,10 @@ func (c *clientConn) outbound(h *requestHead, fw *forwarding) outbound {
 	case h.chunked:
 		c.reqChunked = chunkedReader{in: c.in, forbidden: forbiddenInTrailer}
 		req.body = &c.reqChunked
-	case h.contentLength > 0 && int64(c.in.buffered()) >= h.contentLength && h.contentLength <= copyBufSize:
+	case h.contentLength > 0 && int64(c.in.Buffered()) >= h.contentLength && h.contentLength <= copyBufSize:
 		// The body came with the head: send it with it.
 		n := int(h.contentLength)
-		c.out = append(c.out, c.in.next(n)...)
+		c.out = append(c.out, c.in.Next(n)...)
 	case h.contentLength > 0:
 		c.reqLength = lengthReader{in: c.in, left: h.contentLength}
 		req.body = &c.reqLength
@@ -155,7 +157,7 @@ func (c *clientConn) send(uc *upstreamConn, req *outbound) error {
 // reads. The error is a *clientError for the client's mistakes, and
 // errClientGone when it left.
 func (c *clientConn) sendBody(uc *upstreamConn, req *outbound) error {
-	if req.expect && c.in.buffered() == 0 {
+	if req.expect && c.in.Buffered() == 0 {
 		if _, err := io.WriteString(c.conn, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
 			return errClientGone
 		}
@@ -185,17 +187,17 @@ func (c *clientConn) readResponse(uc *upstreamConn) error {
 		if i > maxInformational {
 			return errUpstreamResponse("more than 16 informational (1xx) responses")
 		}
-		n, err := uc.in.readResponseHead()
+		n, err := readResponseHead(uc.in)
 		if err != nil {
 			if err == io.EOF {
 				err = errUpstreamClosed
 			}
-			if err == errBufferFull {
+			if err == wire.ErrBufferFull {
 				err = errUpstreamResponse("header larger than 64 KiB")
 			}
 			return err
 		}
-		err = c.resp.parse(uc.in.next(n))
+		err = c.resp.parse(uc.in.Next(n))
 		if err != nil {
 			return err
 		}
@@ -222,10 +224,10 @@ func (c *clientConn) respond(uc *upstreamConn, req *outbound) bool {
 	body, frame, untilClose := c.responseBody(uc, resp, req.isHead, req.minor)
 	keep, reusable := c.outcome(uc, req, frame, untilClose)
 	c.out = appendResponseHead(c.out[:0], resp, frame, keep, req.minor)
-	if frame == frameLength && int64(uc.in.buffered()) >= resp.contentLength && resp.contentLength <= copyBufSize {
+	if frame == frameLength && int64(uc.in.Buffered()) >= resp.contentLength && resp.contentLength <= copyBufSize {
 		// A small body that came with the head: one write.
 		n := int(resp.contentLength)
-		c.out = append(c.out, uc.in.next(n)...)
+		c.out = append(c.out, uc.in.Next(n)...)
 		body = nil
 	}
 	if _, err := c.conn.Write(c.out); err != nil {
@@ -242,7 +244,7 @@ func (c *clientConn) respond(uc *upstreamConn, req *outbound) bool {
 	}
 	// A byte already read past the framed answer is not the next answer's:
 	// the upstream framed this one wrongly, and the connection ends.
-	if reusable && uc.in.buffered() == 0 {
+	if reusable && uc.in.Buffered() == 0 {
 		p.up.put(uc)
 	} else {
 		uc.conn.Close()
@@ -322,8 +324,8 @@ func (c *clientConn) tunnel(uc *upstreamConn, resp *responseHead) {
 	_ = c.raw.SetReadDeadline(time.Time{})
 	_ = uc.conn.SetReadDeadline(time.Time{})
 	t := c.p.openTunnel(c.raw, uc.conn)
-	clientEarly := c.in.peek(c.in.buffered())
-	upEarly := uc.in.peek(uc.in.buffered())
+	clientEarly := c.in.Peek(c.in.Buffered())
+	upEarly := uc.in.Peek(uc.in.Buffered())
 	t.pipe(t.track(c.conn), uc.conn, clientEarly, upEarly)
 }
 

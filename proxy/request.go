@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // The request parser. It accepts what RFC 9112 requires a server to accept
@@ -90,46 +92,6 @@ func (h *requestHead) checkedPath() []byte {
 		return []byte("/")
 	}
 	return p
-}
-
-// findHead looks in the buffered bytes for a complete message head and
-// returns its length from b.r, or false when more must be read first. It
-// remembers how far it looked, so that a head arriving in pieces is
-// scanned once. skipEmpty skips empty lines before the first line (RFC 9112
-// §2.2, for requests).
-func (b *reader) findHead(skipEmpty bool) (int, bool) {
-	if b.lineStart == 0 && b.searched == 0 && skipEmpty && !b.skipEmptyLines() {
-		return 0, false
-	}
-	for {
-		i := bytes.IndexByte(b.buf[b.r+b.searched:b.w], '\n')
-		if i < 0 {
-			b.searched = b.w - b.r
-			return 0, false
-		}
-		nl := b.searched + i // from b.r
-		line := b.buf[b.r+b.lineStart : b.r+nl]
-		if b.lineStart > 0 && (len(line) == 0 || len(line) == 1 && line[0] == '\r') {
-			b.lineStart, b.searched = 0, 0
-			return nl + 1, true
-		}
-		b.lineStart, b.searched = nl+1, nl+1
-	}
-}
-
-// skipEmptyLines consumes the empty lines (CRLF or LF) at the front of the
-// buffered bytes and reports whether something else follows them.
-func (b *reader) skipEmptyLines() bool {
-	for b.r < b.w {
-		if b.buf[b.r] == '\n' {
-			b.r++
-		} else if b.buf[b.r] == '\r' && b.r+1 < b.w && b.buf[b.r+1] == '\n' {
-			b.r += 2
-		} else {
-			break
-		}
-	}
-	return !(b.r == b.w || b.buf[b.r] == '\r' && b.r+1 == b.w)
 }
 
 // nextLine splits the first line off b, without its LF and one CR before
@@ -601,9 +563,9 @@ func asClientError(err error) (*clientError, bool) {
 		return errBodyTimeout, true
 	case err == io.ErrUnexpectedEOF:
 		return errIncomplete, true // answered, should the client still read
-	case err == errBareLF, err == errBareCR:
+	case err == wire.ErrBareLF, err == wire.ErrBareCR:
 		return errChunkLine, true
-	case err == errLineTooLong:
+	case err == wire.ErrLineTooLong:
 		return errChunkLine, true
 	}
 	return nil, false

@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"errors"
+
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // responseHead is a parsed upstream response: status line and header
@@ -29,14 +31,14 @@ func (e errUpstreamResponse) Error() string { return "invalid response: " + stri
 // (nginx: proxy_buffer_size, 4 or 8 KiB; more generous here).
 const maxResponseHead = 64 << 10
 
-// readResponseHead reads until the buffer holds a complete response head
-// and returns its length from b.r.
-func (b *reader) readResponseHead() (int, error) {
+// readResponseHead reads until b holds a complete response head and
+// returns its length.
+func readResponseHead(b *wire.Reader) (int, error) {
 	for {
-		if n, ok := b.findHead(false); ok {
+		if n, ok := b.FindHead(false); ok {
 			return n, nil
 		}
-		if err := b.fill(); err != nil {
+		if err := b.Fill(); err != nil {
 			return 0, err
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // The upstream side of Proxy.Serve: connections to the application, kept
@@ -65,7 +67,7 @@ type upstreamConn struct {
 	conn      net.Conn // with a sliding write deadline (TLS on top for https)
 	raw       net.Conn // the TCP connection
 	look      *peeker  // at raw, before each reuse
-	in        *reader
+	in        *wire.Reader
 	timeout   time.Duration
 	deadline  time.Time // the read deadline set last
 	idleSince time.Time
@@ -138,7 +140,7 @@ func (u *upstream) connect(ctx context.Context) (*upstreamConn, error) {
 		conn = tc
 	}
 	uc := &upstreamConn{conn: conn, raw: c, look: newPeeker(c), timeout: u.timeout}
-	uc.in = newReader(uc, maxResponseHead)
+	uc.in = wire.NewReader(uc, maxResponseHead)
 	return uc, nil
 }
 
@@ -153,7 +155,7 @@ func (u *upstream) put(uc *upstreamConn) {
 	}
 	uc.waiter = nil
 	uc.idleSince = time.Now()
-	uc.in.shrink()
+	uc.in.Shrink()
 	u.mu.Lock()
 	if len(u.idle) < u.maxIdle {
 		u.idle = append(u.idle, uc)
