@@ -47,6 +47,22 @@ func readResponseHead(b *wire.Reader) (int, error) {
 // parse parses a complete response head. The upstream is the application,
 // not an attacker, but what it sends goes to the client as it is, so the
 // same field grammar applies: a response that breaks it is not passed on.
+//
+// Its framing rules differ from the request's where RFC 9112 §6.3 makes
+// them differ, and where the sender is the proxy's own application rather
+// than anyone on the network:
+//   - no Content-Length and no Transfer-Encoding: a request has no body,
+//     a response's body runs to the connection's end (§6.3 rule 8);
+//   - Content-Length twice with the same value: a request is refused
+//     (smuggling research used it), a response is read (RFC 9110 §8.6
+//     allows it, and applications send it);
+//   - a coding other than chunked: 501 for a request (the client's
+//     mistake), 502 for a response (the application's);
+//   - the status decides as well as the fields: answers to HEAD, 1xx,
+//     204 and 304 have no body whatever they say (see bodyless).
+//
+// Content-Length with Transfer-Encoding is an error either way (400; 502,
+// as nginx).
 func (h *responseHead) parse(b []byte) error {
 	fields := h.fields[:0]
 	*h = responseHead{fields: fields, contentLength: -1}
