@@ -47,8 +47,8 @@ type clientConn struct {
 
 	// The body readers of the exchange in progress, kept here so that
 	// choosing one allocates nothing.
-	reqLength, respLength   lengthReader
-	reqChunked, respChunked chunkedReader
+	reqLength, respLength   wire.LengthReader
+	reqChunked, respChunked wire.ChunkedReader
 }
 
 func (s *server) newConn(raw net.Conn) *clientConn {

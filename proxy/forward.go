@@ -76,14 +76,14 @@ func (c *clientConn) outbound(h *requestHead, fw *forwarding) outbound {
 	c.out = c.p.appendRequestHead(c.out[:0], h, fw)
 	switch {
 	case h.chunked:
-		c.reqChunked = chunkedReader{in: c.in, forbidden: forbiddenInTrailer}
+		c.reqChunked.Reset(c.in, requestTrailerField)
 		req.body = &c.reqChunked
-	case h.contentLength > 0 && int64(c.in.Buffered()) >= h.contentLength && h.contentLength <= copyBufSize:
+	case h.contentLength > 0 && int64(c.in.Buffered()) >= h.contentLength && h.contentLength <= wire.CopyBufSize:
 		// The body came with the head: send it with it.
 		n := int(h.contentLength)
 		c.out = append(c.out, c.in.Next(n)...)
 	case h.contentLength > 0:
-		c.reqLength = lengthReader{in: c.in, left: h.contentLength}
+		c.reqLength.Reset(c.in, h.contentLength)
 		req.body = &c.reqLength
 	}
 	return req
@@ -166,7 +166,7 @@ func (c *clientConn) sendBody(uc *upstreamConn, req *outbound) error {
 	defer func() { c.conn.read = slidingDeadline{} }()
 	buf := c.p.bufs.Get()
 	defer c.p.bufs.Put(buf)
-	_, readErr, writeErr := copyBody(uc, req.body, buf, req.chunked)
+	_, readErr, writeErr := wire.CopyBody(uc, req.body, buf, req.chunked)
 	if readErr != nil {
 		if ce, ok := asClientError(readErr); ok {
 			return ce
@@ -224,7 +224,7 @@ func (c *clientConn) respond(uc *upstreamConn, req *outbound) bool {
 	body, frame, untilClose := c.responseBody(uc, resp, req.isHead, req.minor)
 	keep, reusable := c.outcome(uc, req, frame, untilClose)
 	c.out = appendResponseHead(c.out[:0], resp, frame, keep, req.minor)
-	if frame == frameLength && int64(uc.in.Buffered()) >= resp.contentLength && resp.contentLength <= copyBufSize {
+	if frame == frameLength && int64(uc.in.Buffered()) >= resp.contentLength && resp.contentLength <= wire.CopyBufSize {
 		// A small body that came with the head: one write.
 		n := int(resp.contentLength)
 		c.out = append(c.out, uc.in.Next(n)...)
@@ -269,7 +269,7 @@ func (c *clientConn) outcome(uc *upstreamConn, req *outbound, frame int, untilCl
 // upstream's connection, which then cannot be reused.
 func (c *clientConn) copyResponseBody(uc *upstreamConn, body io.Reader, frame int) (whole, ok bool) {
 	buf := c.p.bufs.Get()
-	_, readErr, writeErr := copyBody(c.conn, body, buf, frame == frameChunked)
+	_, readErr, writeErr := wire.CopyBody(c.conn, body, buf, frame == frameChunked)
 	c.p.bufs.Put(buf)
 	switch {
 	case writeErr != nil:
@@ -294,12 +294,12 @@ func (c *clientConn) responseBody(uc *upstreamConn, resp *responseHead, isHead b
 	case resp.bodyless(isHead):
 		return nil, frameNone, false
 	case resp.chunked:
-		c.respChunked = chunkedReader{in: uc.in}
+		c.respChunked.Reset(uc.in, responseTrailerField)
 		body = &c.respChunked
 	case resp.contentLength == 0:
 		return nil, frameLength, false
 	case resp.contentLength > 0:
-		c.respLength = lengthReader{in: uc.in, left: resp.contentLength}
+		c.respLength.Reset(uc.in, resp.contentLength)
 		return &c.respLength, frameLength, false
 	default:
 		body, untilClose = uc.in, true

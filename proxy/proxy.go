@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/hostguard/hostguard"
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // Defaults for the upstream side.
@@ -362,14 +363,14 @@ func isTimeout(err error) bool {
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufSize]byte) }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([wire.CopyBufSize]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufSize]byte)[:] }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[wire.CopyBufSize]byte)[:] }
 
 func (b *bufferPool) Put(s []byte) {
-	if cap(s) >= copyBufSize {
-		b.p.Put((*[copyBufSize]byte)(s[:copyBufSize]))
+	if cap(s) >= wire.CopyBufSize {
+		b.p.Put((*[wire.CopyBufSize]byte)(s[:wire.CopyBufSize]))
 	}
 }
 

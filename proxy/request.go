@@ -563,10 +563,14 @@ func asClientError(err error) (*clientError, bool) {
 		return errBodyTimeout, true
 	case err == io.ErrUnexpectedEOF:
 		return errIncomplete, true // answered, should the client still read
-	case err == wire.ErrBareLF, err == wire.ErrBareCR:
+	case err == wire.ErrBareLF, err == wire.ErrBareCR, err == wire.ErrLineTooLong, err == wire.ErrChunkLine:
 		return errChunkLine, true
-	case err == wire.ErrLineTooLong:
-		return errChunkLine, true
+	case err == wire.ErrChunkSize:
+		return errChunkSize, true
+	case err == wire.ErrChunkData:
+		return errChunkData, true
+	case err == wire.ErrTrailer:
+		return errTrailer, true
 	}
 	return nil, false
 }
