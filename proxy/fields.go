@@ -195,27 +195,3 @@ func trimOWS(b []byte) []byte {
 	}
 	return b
 }
-
-// Byte classes of RFC 9110 and 9112.
-var (
-	// tchar: the bytes of a token (field names, methods, codings).
-	isTchar = byteSet("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-	// field-vchar, SP and HTAB: the bytes of a field value.
-	isValueByte = func() (t [256]bool) {
-		for c := 0x20; c < 0x7f; c++ {
-			t[c] = true
-		}
-		for c := 0x80; c < 0x100; c++ {
-			t[c] = true // obs-text
-		}
-		t['\t'] = true
-		return t
-	}()
-)
-
-func byteSet(s string) (t [256]bool) {
-	for i := range len(s) {
-		t[s[i]] = true
-	}
-	return t
-}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hostguard/hostguard"
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // ServeHandler serves h, any http.Handler, on l with net/http's server
@@ -327,7 +328,7 @@ func checkResponse(r *http.Response) error {
 	}
 	for name := range r.Header {
 		for i := range len(name) {
-			if !isTchar[name[i]] {
+			if !wire.IsTchar(name[i]) {
 				return errUpstreamResponse(fmt.Sprintf("field name %q is not a token", name))
 			}
 		}

@@ -94,25 +94,11 @@ func (h *requestHead) checkedPath() []byte {
 	return p
 }
 
-// nextLine splits the first line off b, without its LF and one CR before
-// it.
-func nextLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return b, nil
-	}
-	line, rest = b[:i], b[i+1:]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, rest
-}
-
 // parse parses a complete head (as found by readHead) into h.
 func (h *requestHead) parse(b []byte) *clientError {
 	fields := h.fields[:0]
 	*h = requestHead{fields: fields, contentLength: -1}
-	line, b := nextLine(b)
+	line, b := wire.NextLine(b)
 	if err := h.parseRequestLine(line); err != nil {
 		return err
 	}
@@ -151,26 +137,20 @@ func (h *requestHead) parseFields(b []byte, seen *fieldsSeen) *clientError {
 	switch err {
 	case nil:
 		return nil
-	case errLineFolded:
+	case wire.ErrObsFold:
 		return errObsFold
-	case errBadFieldName:
+	case wire.ErrFieldName:
 		return errFieldName
-	case errBadFieldValue:
+	case wire.ErrFieldValue:
 		return errFieldValue
 	}
 	return errTooManyFields
 }
 
-// Errors of the field-line grammar, the same for requests and responses:
-// the request parser answers each with its client error (errObsFold,
-// errFieldName, errFieldValue, errTooManyFields), the response parser with
-// 502.
-var (
-	errLineFolded    = errors.New("a header line folded onto the next (obs-fold)")
-	errBadFieldName  = errors.New("invalid header field name")
-	errBadFieldValue = errors.New("invalid character in a header field value")
-	errFieldCount    = errors.New("more than 256 header fields")
-)
+// errFieldCount: more fields than maxFields. With the field-line grammar's
+// errors (wire.ErrObsFold, ErrFieldName, ErrFieldValue) the request parser
+// answers it with its client error, the response parser with 502.
+var errFieldCount = errors.New("more than 256 header fields")
 
 // eachField parses the field lines of b, up to the empty line that ends a
 // head, calls note with each and appends it to fields. A folded line
@@ -179,12 +159,9 @@ var (
 func eachField(b []byte, fields *[]field, note func(field) error) error {
 	for {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = wire.NextLine(b)
 		if len(line) == 0 {
 			return nil
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return errLineFolded
 		}
 		f, err := parseField(line)
 		if err != nil {
@@ -418,24 +395,12 @@ func hasPrefixFold(b []byte, prefix string) bool {
 	return len(b) >= len(prefix) && equalFold(b[:len(prefix)], prefix)
 }
 
-// parseField parses one field line: a token, ':', optional whitespace, a
-// value of visible characters, spaces and tabs.
+// parseField parses one field line (wire.FieldLine) and classifies its
+// name.
 func parseField(line []byte) (field, error) {
-	colon := bytes.IndexByte(line, ':')
-	if colon <= 0 {
-		return field{}, errBadFieldName
-	}
-	name := line[:colon]
-	for _, c := range name {
-		if !isTchar[c] {
-			return field{}, errBadFieldName
-		}
-	}
-	value := trimOWS(line[colon+1:])
-	for _, c := range value {
-		if !isValueByte[c] {
-			return field{}, errBadFieldValue
-		}
+	name, value, err := wire.FieldLine(line)
+	if err != nil {
+		return field{}, err
 	}
 	return field{name: name, value: value, kind: classify(name)}, nil
 }

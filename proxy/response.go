@@ -66,7 +66,7 @@ func readResponseHead(b *wire.Reader) (int, error) {
 func (h *responseHead) parse(b []byte) error {
 	fields := h.fields[:0]
 	*h = responseHead{fields: fields, contentLength: -1}
-	line, b := nextLine(b)
+	line, b := wire.NextLine(b)
 	if err := h.parseStatusLine(line); err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (h *responseHead) parseStatusLine(line []byte) error {
 	}
 	h.reason = line[13:]
 	for _, c := range h.reason {
-		if !isValueByte[c] {
+		if !wire.IsValueByte(c) {
 			return errUpstreamResponse("invalid character in the reason phrase")
 		}
 	}

@@ -20,10 +20,6 @@ var (
 	ErrTrailer   = errors.New("malformed trailer section")
 )
 
-// valueByte reports whether c may appear in a field value or a chunk
-// extension: field-vchar, obs-text, SP and HTAB (RFC 9110 §5.5).
-func valueByte(c byte) bool { return c == '\t' || c >= 0x20 && c != 0x7f }
-
 // LengthReader reads a body of a known length.
 type LengthReader struct {
 	in   io.Reader
@@ -140,7 +136,7 @@ func (c *ChunkedReader) chunkLine() error {
 			return ErrChunkSize
 		}
 		for _, ch := range rest {
-			if !valueByte(ch) {
+			if !valueByte[ch] {
 				return ErrChunkLine
 			}
 		}
