@@ -198,10 +198,7 @@ func (c *clientConn) serveRequest(n int) bool {
 		c.linger = h.hasBody()
 		return false
 	}
-	in := inbound{client: c.clientIP, tls: c.tls != nil, host: host, checked: true, reported: v.Rejected(), trusted: c.trusted}
-	if v.Exempt {
-		in.checked = p.guard.Allow(host)
-	}
+	in := p.inboundFrom(v, c.clientIP, host, c.tls != nil, c.trusted)
 	if c.trusted {
 		in.priorOf(h)
 	}

@@ -339,15 +339,12 @@ func checkResponse(r *http.Response) error {
 // inboundOf is what decide needs of a net/http request.
 func (p *Proxy) inboundOf(r *http.Request) inbound {
 	v, _ := r.Context().Value(verdictKey{}).(hostguard.Verdict)
-	in := inbound{client: r.RemoteAddr, tls: r.TLS != nil, host: r.Host, checked: true, reported: v.Rejected()}
+	client := r.RemoteAddr
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		in.client = ip
+		client = ip
 	}
-	if v.Exempt {
-		in.checked = p.guard.Allow(r.Host)
-	}
-	if p.guard.TrustedPeer(r.RemoteAddr) {
-		in.trusted = true
+	in := p.inboundFrom(v, client, r.Host, r.TLS != nil, p.guard.TrustedPeer(r.RemoteAddr))
+	if in.trusted {
 		in.priorXFF = strings.Join(endToEnd(r.Header, "X-Forwarded-For"), ", ")
 		if v := endToEnd(r.Header, "X-Forwarded-Proto"); len(v) > 0 {
 			in.priorXFP = v[0]

@@ -220,6 +220,21 @@ type inbound struct {
 	priorXFF, priorXFP, priorXFH string
 }
 
+// inboundFrom builds, for either server form, what decide needs of a
+// request the Guard passed with verdict v: the client's address (without
+// the port), the host it sent, whether it came over TLS or from a trusted
+// proxy. The host counts as checked unless an exempt path let it through,
+// in which case the list decides now; a host the list rejects but the
+// Guard only reports goes on as reported. The caller adds a trusted
+// proxy's prior forwarding values.
+func (p *Proxy) inboundFrom(v hostguard.Verdict, client, host string, tls, trusted bool) inbound {
+	in := inbound{client: client, tls: tls, host: host, checked: true, reported: v.Rejected(), trusted: trusted}
+	if v.Exempt {
+		in.checked = p.guard.Allow(host)
+	}
+	return in
+}
+
 // forwarding is what the upstream receives in place of the client's Host
 // and forwarding fields.
 type forwarding struct {
