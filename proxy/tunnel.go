@@ -34,14 +34,16 @@ type tunnel struct {
 func (p *Proxy) openTunnel(conns ...net.Conn) *tunnel {
 	t := &tunnel{p: p, conns: conns}
 	t.touch()
-	p.tunnelsMu.Lock()
-	p.tunnels[t] = struct{}{}
-	p.tunnelsMu.Unlock()
 	if p.metrics != nil {
 		p.metrics.tunnelsOpen.Inc()
 		p.metrics.tunnels.Inc()
 	}
+	// The timer is set before the tunnel is registered: closeTunnels (a
+	// shutdown) may close it from another goroutine as soon as it is.
 	t.timer = time.AfterFunc(p.tunnelIdle, t.watch)
+	p.tunnelsMu.Lock()
+	p.tunnels[t] = struct{}{}
+	p.tunnelsMu.Unlock()
 	return t
 }
 
