@@ -3,7 +3,8 @@
 # settings: the upstream direct, nginx as a reverse proxy with upstream
 # keep-alive, a stock httputil.ReverseProxy, and hostguard proxy. Prints
 # requests/s, p99 latency and CPU time per proxied request of each, and the
-# ratios hostguard/nginx.
+# ratios hostguard/nginx, for GET and for a small POST (a 64-byte JSON
+# body, which the upstream reads), each in its own table.
 #
 #   bench/proxy.sh [DURATION] [CONNECTIONS] [ROUNDS]   defaults: 10s 64 3
 #   HOSTGUARD_BASELINE=<git revision> bench/proxy.sh ...
@@ -116,12 +117,20 @@ pids_of() {
 	esac
 }
 
-# run NAME ADDR: prints "NAME req/s p99 cpu-µs-per-request"
+# The small POST: a form or API call with a body the proxy must forward.
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"user":"someone","items":[1,2,3],"note":"a small form post"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+# run NAME ADDR: prints "NAME req/s p99 cpu-µs-per-request" for $method
 run() {
-	local out ps c0 c1
+	local out ps c0 c1 script=()
+	[ "$method" = POST ] && script=(-s "$work/post.lua")
 	ps=$(pids_of "$1" | tr ' ' '\n' | sort -u | tr '\n' ' ')
 	c0=$( [ -n "$ps" ] && cpu $ps || echo 0)
-	out=$(wrk -t2 -c"$conns" -d"$duration" --latency -H 'Host: lhy.kr' "http://$2/")
+	out=$(wrk -t2 -c"$conns" -d"$duration" --latency "${script[@]}" -H 'Host: lhy.kr' "http://$2/")
 	c1=$( [ -n "$ps" ] && cpu $ps || echo 0)
 	local rps p99 reqs
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -142,44 +151,50 @@ ms() {
 	awk '{ v = $1 + 0; if ($1 ~ /us$/) v /= 1000; else if ($1 ~ /[0-9]s$/ && $1 !~ /ms$/) v *= 1000; printf "%.2fms\n", v }'
 }
 
-results=()
-for target in "direct $UP" "stock-reverseproxy $STOCK"; do
-	# shellcheck disable=SC2086
-	results+=("$(run $target)")
-done
-rounds_out=()
-for _ in $(seq "$rounds"); do
-	for name in $contenders; do
-		case $name in
-		nginx) addr=$NGINX ;;
-		hostguard) addr=$HG ;;
-		baseline) addr=$BASE ;;
-		esac
-		rounds_out+=("$(run "$name" "$addr")")
+# report: every contender for $method, and the ratios
+report() {
+	echo "== $method"
+	local results=() rounds_out=() name addr rps p99 cpu_us
+	for target in "direct $UP" "stock-reverseproxy $STOCK"; do
+		# shellcheck disable=SC2086
+		results+=("$(run $target)")
 	done
+	for _ in $(seq "$rounds"); do
+		for name in $contenders; do
+			case $name in
+			nginx) addr=$NGINX ;;
+			hostguard) addr=$HG ;;
+			baseline) addr=$BASE ;;
+			esac
+			rounds_out+=("$(run "$name" "$addr")")
+		done
+	done
+	for name in $contenders; do
+		rps=$(printf '%s\n' "${rounds_out[@]}" | awk -v n=$name '$1 == n {print $2}' | median)
+		p99=$(printf '%s\n' "${rounds_out[@]}" | awk -v n=$name '$1 == n {print $3}' | ms | median)
+		cpu_us=$(printf '%s\n' "${rounds_out[@]}" | awk -v n=$name '$1 == n {print $4}' | median)
+		results+=("$name $rps $p99 $cpu_us")
+	done
+	printf '%-20s %12s %10s %14s\n' target "req/s" p99 "CPU µs/req"
+	for r in "${results[@]}"; do printf '%-20s %12s %10s %14s\n' $r; done
+	echo "rounds ($contenders alternating; name req/s p99 CPU-µs/req): $(printf '%s; ' "${rounds_out[@]}")"
+	nginx_rps=$(printf '%s\n' "${results[@]}" | awk '$1 == "nginx" {print $2}')
+	hg_rps=$(printf '%s\n' "${results[@]}" | awk '$1 == "hostguard" {print $2}')
+	stock_rps=$(printf '%s\n' "${results[@]}" | awk '$1 == "stock-reverseproxy" {print $2}')
+	nginx_p99=$(printf '%s\n' "${results[@]}" | awk '$1 == "nginx" {print $3 + 0}')
+	hg_p99=$(printf '%s\n' "${results[@]}" | awk '$1 == "hostguard" {print $3 + 0}')
+	nginx_cpu=$(printf '%s\n' "${results[@]}" | awk '$1 == "nginx" {print $4}')
+	hg_cpu=$(printf '%s\n' "${results[@]}" | awk '$1 == "hostguard" {print $4}')
+	base_cpu=$(printf '%s\n' "${results[@]}" | awk '$1 == "baseline" {print $4}')
+	awk -v h="$hg_rps" -v n="$nginx_rps" -v s="$stock_rps" -v hp="$hg_p99" -v np="$nginx_p99" \
+		-v hc="$hg_cpu" -v nc="$nginx_cpu" -v bc="${base_cpu:-0}" 'BEGIN {
+		printf "hostguard/nginx throughput: %.2fx\n", h / n
+		printf "hostguard/nginx p99: %.2fx\n", hp / np
+		printf "hostguard/nginx CPU per request: %.2fx\n", hc / nc
+		printf "stock-reverseproxy/nginx throughput: %.2fx\n", s / n
+		if (bc > 0) printf "hostguard/baseline CPU per request: %.3fx\n", hc / bc
+	}'
+}
+for method in GET POST; do
+	report
 done
-for name in $contenders; do
-	rps=$(printf '%s\n' "${rounds_out[@]}" | awk -v n=$name '$1 == n {print $2}' | median)
-	p99=$(printf '%s\n' "${rounds_out[@]}" | awk -v n=$name '$1 == n {print $3}' | ms | median)
-	cpu_us=$(printf '%s\n' "${rounds_out[@]}" | awk -v n=$name '$1 == n {print $4}' | median)
-	results+=("$name $rps $p99 $cpu_us")
-done
-printf '%-20s %12s %10s %14s\n' target "req/s" p99 "CPU µs/req"
-for r in "${results[@]}"; do printf '%-20s %12s %10s %14s\n' $r; done
-echo "rounds ($contenders alternating; name req/s p99 CPU-µs/req): $(printf '%s; ' "${rounds_out[@]}")"
-nginx_rps=$(printf '%s\n' "${results[@]}" | awk '$1 == "nginx" {print $2}')
-hg_rps=$(printf '%s\n' "${results[@]}" | awk '$1 == "hostguard" {print $2}')
-stock_rps=$(printf '%s\n' "${results[@]}" | awk '$1 == "stock-reverseproxy" {print $2}')
-nginx_p99=$(printf '%s\n' "${results[@]}" | awk '$1 == "nginx" {print $3 + 0}')
-hg_p99=$(printf '%s\n' "${results[@]}" | awk '$1 == "hostguard" {print $3 + 0}')
-nginx_cpu=$(printf '%s\n' "${results[@]}" | awk '$1 == "nginx" {print $4}')
-hg_cpu=$(printf '%s\n' "${results[@]}" | awk '$1 == "hostguard" {print $4}')
-base_cpu=$(printf '%s\n' "${results[@]}" | awk '$1 == "baseline" {print $4}')
-awk -v h="$hg_rps" -v n="$nginx_rps" -v s="$stock_rps" -v hp="$hg_p99" -v np="$nginx_p99" \
-	-v hc="$hg_cpu" -v nc="$nginx_cpu" -v bc="${base_cpu:-0}" 'BEGIN {
-	printf "hostguard/nginx throughput: %.2fx\n", h / n
-	printf "hostguard/nginx p99: %.2fx\n", hp / np
-	printf "hostguard/nginx CPU per request: %.2fx\n", hc / nc
-	printf "stock-reverseproxy/nginx throughput: %.2fx\n", s / n
-	if (bc > 0) printf "hostguard/baseline CPU per request: %.3fx\n", hc / bc
-}'

@@ -22,6 +22,16 @@ const (
 	kindForwarding                        // other client-address headers: X-Forwarded-*, X-Real-IP
 	kindUnderscore                        // a name with '_': dropped unless Options.KeepUnderscoreHeaders
 	kindUserAgent                         // passed on; read for the rejection log
+	// A name with '_' that reads as a forwarding field with '-' for '_'
+	// (X_Forwarded_Host): dropped from every peer, trusted or not. A
+	// trusted proxy forwards its client's fields as they are (an ALB
+	// passes underscore names by default), and the list never checks a
+	// host in one; a CGI or WSGI server reads it as the real field.
+	kindDisguised
+	// Fields some stacks read as the request's host (X-Host,
+	// X-Original-Host): dropped from every peer. The list cannot check
+	// them, and a trusted proxy passes on what its client sent.
+	kindHostAlias
 )
 
 // forwardingKind reports whether k is a header that carries what a proxy
@@ -51,10 +61,10 @@ func classify(name []byte) fieldKind {
 		}
 	}
 	if k := classifyName(tmp[:n]); k != kindOther && k != kindUserAgent {
-		// A framing, hop-by-hop or forwarding name in disguise: always
-		// dropped (kindHop never reaches the upstream).
-		if forwardingKind(k) {
-			return kindForwarding
+		// A framing, hop-by-hop, forwarding or host name in disguise:
+		// always dropped (kindHop never reaches the upstream).
+		if forwardingKind(k) || k == kindHostAlias {
+			return kindDisguised
 		}
 		return kindHop
 	}
@@ -74,6 +84,8 @@ var namedFields = [...]struct {
 	{"trailer", kindHop},
 	{"forwarded", kindForwarded},
 	{"x-real-ip", kindForwarding},
+	{"x-host", kindHostAlias},
+	{"x-original-host", kindHostAlias},
 	{"connection", kindConnection},
 	{"keep-alive", kindHop},
 	{"user-agent", kindUserAgent},
@@ -182,28 +194,4 @@ func trimOWS(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
-}
-
-// Byte classes of RFC 9110 and 9112.
-var (
-	// tchar: the bytes of a token (field names, methods, codings).
-	isTchar = byteSet("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-	// field-vchar, SP and HTAB: the bytes of a field value.
-	isValueByte = func() (t [256]bool) {
-		for c := 0x20; c < 0x7f; c++ {
-			t[c] = true
-		}
-		for c := 0x80; c < 0x100; c++ {
-			t[c] = true // obs-text
-		}
-		t['\t'] = true
-		return t
-	}()
-)
-
-func byteSet(s string) (t [256]bool) {
-	for i := range len(s) {
-		t[s[i]] = true
-	}
-	return t
 }

@@ -17,7 +17,11 @@ func TestClassify(t *testing.T) {
 		{"User-Agent", kindUserAgent},
 		// Underscore spellings: forwarding and framing names in disguise
 		// are always dropped; ordinary ones follow KeepUnderscoreHeaders.
-		{"X_Forwarded_For", kindForwarding}, {"Content_Length", kindHop}, {"Transfer_Encoding", kindHop},
+		// (even from trusted proxies).
+		{"X_Forwarded_For", kindDisguised}, {"X_Forwarded_Host", kindDisguised}, {"X_Real_IP", kindDisguised},
+		{"X_Host", kindDisguised}, {"Content_Length", kindHop}, {"Transfer_Encoding", kindHop},
+		// Fields read as the host by some stacks: dropped from everyone.
+		{"X-Host", kindHostAlias}, {"x-original-host", kindHostAlias}, {"X-Forwarded-Server", kindForwarding},
 		{"X_Custom", kindUnderscore}, {"User_Agent", kindUnderscore},
 		// Near misses are ordinary fields.
 		{"Hosts", kindOther}, {"Hos", kindOther}, {"X-Forwarded-", kindOther}, {"X-Forwarded", kindOther},

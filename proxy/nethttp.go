@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hostguard/hostguard"
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // ServeHandler serves h, any http.Handler, on l with net/http's server
@@ -49,9 +50,7 @@ func ServeHandler(ctx context.Context, l net.Listener, h http.Handler, o ServerO
 			for p.openTunnels() > 0 && ctx.Err() == nil {
 				time.Sleep(20 * time.Millisecond)
 			}
-			if n := p.closeTunnels(); n > 0 {
-				o.Logger.Info("hostguard proxy: closed WebSocket tunnels at the end of the grace period", "tunnels", n)
-			}
+			p.endTunnels(o.Logger)
 		}
 		return err
 	})
@@ -170,11 +169,7 @@ func (p *Proxy) checkForm(next http.Handler) http.Handler {
 			}
 		}
 		if cerr != nil {
-			if p.metrics != nil {
-				p.metrics.clientErrors.WithLabelValues(cerr.kind).Inc()
-			}
-			w.Header().Set("Connection", "close")
-			http.Error(w, strconv.Itoa(cerr.status)+" "+http.StatusText(cerr.status)+": "+cerr.text, cerr.status)
+			p.refuse(w, cerr)
 			return
 		}
 		if isWebSocket(r) {
@@ -227,7 +222,7 @@ func (p *Proxy) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := p.guard.CheckRequest(&hostguard.Request{
 			Host: r.Host, Path: r.URL.Path, RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent(),
-			ForwardedHost: r.Header["X-Forwarded-Host"], Forwarded: r.Header["Forwarded"],
+			ForwardedHost: endToEnd(r.Header, "X-Forwarded-Host"), Forwarded: endToEnd(r.Header, "Forwarded"),
 		})
 		if v.DropForwarded {
 			delete(r.Header, "X-Forwarded-Host")
@@ -287,10 +282,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) bool {
 	out.Host = fw.host
 	for k := range out.Header {
 		switch kind := classify([]byte(k)); {
-		case kind == kindUnderscore && p.keepUnderscore:
-		case kind == kindUnderscore, kind == kindHop:
-			delete(out.Header, k)
-		case forwardingKind(kind) && !fw.keepClientFields:
+		case kind == kindConnection || kind == kindUpgrade:
+			// ReverseProxy kept them for an upgrade; decided below.
+		case !p.passesUpstream(kind, &fw):
 			delete(out.Header, k)
 		}
 	}
@@ -310,31 +304,78 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) bool {
 		out.Header.Del("Connection")
 	}
 	out.Trailer = nil // the proxy passes no request trailers, as Serve
+	if in.Method == http.MethodHead {
+		// Serve never reuses a connection after a HEAD answer, whose body
+		// (some servers send one) nothing frames; net/http's Transport
+		// does so only when the request says Connection: close.
+		out.Close = true
+	}
 	// net/http's server answers 100-continue itself when the body is
 	// first read; the upstream gets the body without waiting.
 	out.Header.Del("Expect")
 	return true
 }
 
+// checkResponse refuses, for the net/http form, what Serve's response
+// parser refuses of an answer that net/http's Transport has accepted: a
+// status below 100 (ReverseProxy would panic on it) and a field name that
+// is not a token ("Content-Length : 5", which the Transport keeps as a
+// field of another name and so reads the body until the upstream closes).
+// The client gets 502.
+func checkResponse(r *http.Response) error {
+	if r.StatusCode < 100 || r.StatusCode > 999 {
+		return errUpstreamResponse("status code " + strconv.Itoa(r.StatusCode))
+	}
+	for name := range r.Header {
+		for i := range len(name) {
+			if !wire.IsTchar(name[i]) {
+				return errUpstreamResponse(fmt.Sprintf("field name %q is not a token", name))
+			}
+		}
+	}
+	return nil
+}
+
 // inboundOf is what decide needs of a net/http request.
 func (p *Proxy) inboundOf(r *http.Request) inbound {
 	v, _ := r.Context().Value(verdictKey{}).(hostguard.Verdict)
-	in := inbound{client: r.RemoteAddr, tls: r.TLS != nil, host: r.Host, checked: true, reported: !v.Allowed()}
+	client := r.RemoteAddr
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		in.client = ip
+		client = ip
 	}
-	if v.Exempt {
-		in.checked = p.guard.Allow(r.Host)
-	}
-	if p.guard.TrustedPeer(r.RemoteAddr) {
-		in.trusted = true
-		in.priorXFF = strings.Join(r.Header["X-Forwarded-For"], ", ")
-		if v := r.Header["X-Forwarded-Proto"]; len(v) > 0 {
+	in := p.inboundFrom(v, client, r.Host, r.TLS != nil, p.guard.TrustedPeer(r.RemoteAddr))
+	if in.trusted {
+		in.priorXFF = strings.Join(endToEnd(r.Header, "X-Forwarded-For"), ", ")
+		if v := endToEnd(r.Header, "X-Forwarded-Proto"); len(v) > 0 {
 			in.priorXFP = v[0]
 		}
-		in.priorXFH = strings.Join(r.Header["X-Forwarded-Host"], ", ")
+		in.priorXFH = strings.Join(endToEnd(r.Header, "X-Forwarded-Host"), ", ")
 	}
 	return in
+}
+
+// endToEnd returns the values of the canonical field name, unless the
+// Connection field names it: a hop-by-hop field is not the client's
+// forwarding chain (Serve drops it as the request is parsed).
+func endToEnd(h http.Header, name string) []string {
+	if v := h[name]; len(v) > 0 && !headerHasToken(h["Connection"], name) {
+		return v
+	}
+	return nil
+}
+
+// refuse answers a request refused for its form, as Serve's fail does:
+// the same status, body and headers, the connection closed; counted.
+func (p *Proxy) refuse(w http.ResponseWriter, cerr *clientError) {
+	if p.metrics != nil {
+		p.metrics.clientErrors.WithLabelValues(cerr.kind).Inc()
+	}
+	h := w.Header()
+	h.Set("Connection", "close")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(cerr.status)
+	_, _ = io.WriteString(w, cerr.body())
 }
 
 // upstreamError answers 502 (504 for a time-out) and logs why; the
@@ -342,11 +383,7 @@ func (p *Proxy) inboundOf(r *http.Request) inbound {
 func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	if b, ok := r.Context().Value(slidingBodyKey{}).(*slidingBody); ok {
 		if cerr := b.failed.Load(); cerr != nil {
-			if p.metrics != nil {
-				p.metrics.clientErrors.WithLabelValues(cerr.kind).Inc()
-			}
-			w.Header().Set("Connection", "close")
-			http.Error(w, strconv.Itoa(cerr.status)+" "+http.StatusText(cerr.status)+": "+cerr.text, cerr.status)
+			p.refuse(w, cerr)
 			return
 		}
 	}

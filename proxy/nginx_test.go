@@ -37,6 +37,23 @@ func needNginx(t *testing.T) string {
 	return path
 }
 
+// haveNginx reports whether nginx is installed, for tests that run
+// without it too; with HOSTGUARD_REQUIRE_NGINX=1 (CI) a missing nginx
+// fails the test.
+func haveNginx(t *testing.T) bool {
+	t.Helper()
+	if _, err := exec.LookPath("nginx"); err == nil {
+		return true
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return true
+	}
+	if os.Getenv("HOSTGUARD_REQUIRE_NGINX") == "1" {
+		t.Fatal("nginx is required (HOSTGUARD_REQUIRE_NGINX=1): not installed (apt-get install nginx)")
+	}
+	return false
+}
+
 // startNginx starts nginx with one site per upstream address; names are
 // the server names each site answers.
 func startNginx(t *testing.T, upstreams []string, names []string) *nginx {

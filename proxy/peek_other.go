@@ -4,7 +4,16 @@ package proxy
 
 import "net"
 
-// peek cannot look at a connection here: a client that leaves is noticed
-// only when the proxy next writes to it, and a pooled upstream connection
-// is checked only by using it.
+// canPeek says whether a peeker can look at a connection on this platform.
+const canPeek = false
+
+// peeker cannot look at a connection here: a client that leaves is
+// noticed only when the proxy next writes to it, and upstream connections
+// are not pooled (nothing could tell a stray byte from the next answer).
+type peeker struct{}
+
+func newPeeker(net.Conn) *peeker { return &peeker{} }
+
+func (*peeker) peek() (data, eof, ok bool) { return false, false, false }
+
 func peek(net.Conn) (data, eof, ok bool) { return false, false, false }

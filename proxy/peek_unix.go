@@ -7,35 +7,58 @@ import (
 	"syscall"
 )
 
-// peek looks at a connection's receive queue without waiting and without
-// consuming anything: data says that bytes are waiting, eof that the peer
-// has closed (or reset) its side. ok is false when the connection cannot
-// be looked at.
-func peek(c net.Conn) (data, eof, ok bool) {
-	sc, isSys := c.(syscall.Conn)
-	if !isSys {
-		return false, false, false
+// canPeek says whether a peeker can look at a connection on this platform.
+const canPeek = true
+
+// peeker looks at one connection's receive queue without waiting and
+// without consuming anything. It is made once per connection, so that a
+// look costs one system call and no allocation.
+type peeker struct {
+	rc   syscall.RawConn // nil: the connection cannot be looked at
+	look func(fd uintptr) bool
+	buf  [1]byte
+	n    int
+	err  error
+}
+
+func newPeeker(c net.Conn) *peeker {
+	p := &peeker{}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return p
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
+		return p
+	}
+	p.rc = rc
+	p.look = func(fd uintptr) bool {
+		p.n, _, p.err = syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true // one look; never wait
+	}
+	return p
+}
+
+// peek reports what is waiting: data says that bytes are, eof that the
+// peer has closed (or reset) its side. ok is false when the connection
+// cannot be looked at.
+func (p *peeker) peek() (data, eof, ok bool) {
+	if p.rc == nil {
 		return false, false, false
 	}
-	var buf [1]byte
-	var n int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true // one look; never wait
-	})
+	err := p.rc.Read(p.look)
 	switch {
 	case err != nil:
 		return false, true, true // closed here
-	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+	case p.err == syscall.EAGAIN || p.err == syscall.EINTR:
 		return false, false, true
-	case rerr != nil:
+	case p.err != nil:
 		return false, true, true // reset
-	case n == 0:
+	case p.n == 0:
 		return false, true, true
 	}
 	return true, false, true
 }
+
+// peek looks at c once (see peeker).
+func peek(c net.Conn) (data, eof, ok bool) { return newPeeker(c).peek() }

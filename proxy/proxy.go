@@ -13,7 +13,9 @@
 // X-Forwarded-Host are set by the proxy; from peers outside the trusted
 // proxies, every other X-Forwarded-* field, X-Real-IP and Forwarded are
 // removed, and so is every field whose name holds an underscore (CGI and
-// WSGI servers read X_Forwarded_For as X-Forwarded-For).
+// WSGI servers read X_Forwarded_For as X-Forwarded-For); forwarding names
+// spelt with underscores, X-Host and X-Original-Host are removed even from
+// trusted proxies.
 //
 // [Proxy.Serve] is the production server: a strict HTTP/1.1 parser (see
 // request.go for its rules) and a keep-alive pool to the upstream, the form
@@ -35,6 +37,7 @@ import (
 	"time"
 
 	"github.com/hostguard/hostguard"
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // Defaults for the upstream side.
@@ -171,11 +174,12 @@ func New(o Options) (*Proxy, error) {
 		}
 		p.up = newUpstream(o)
 		p.rp = &httputil.ReverseProxy{
-			Rewrite:      func(pr *httputil.ProxyRequest) { p.rewrite(pr) },
-			Transport:    newTransport(o),
-			BufferPool:   p.bufs,
-			ErrorHandler: p.upstreamError,
-			ErrorLog:     slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+			Rewrite:        func(pr *httputil.ProxyRequest) { p.rewrite(pr) },
+			ModifyResponse: checkResponse,
+			Transport:      newTransport(o),
+			BufferPool:     p.bufs,
+			ErrorHandler:   p.upstreamError,
+			ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 		}
 		next = p.rp
 	}
@@ -215,6 +219,21 @@ type inbound struct {
 	trusted  bool // the peer is a trusted proxy
 	// From a trusted peer: its X-Forwarded-For, -Proto and -Host.
 	priorXFF, priorXFP, priorXFH string
+}
+
+// inboundFrom builds, for either server form, what decide needs of a
+// request the Guard passed with verdict v: the client's address (without
+// the port), the host it sent, whether it came over TLS or from a trusted
+// proxy. The host counts as checked unless an exempt path let it through,
+// in which case the list decides now; a host the list rejects but the
+// Guard only reports goes on as reported. The caller adds a trusted
+// proxy's prior forwarding values.
+func (p *Proxy) inboundFrom(v hostguard.Verdict, client, host string, tls, trusted bool) inbound {
+	in := inbound{client: client, tls: tls, host: host, checked: true, reported: !v.Allowed(), trusted: trusted}
+	if v.Exempt {
+		in.checked = p.guard.Allow(host)
+	}
+	return in
 }
 
 // forwarding is what the upstream receives in place of the client's Host
@@ -263,18 +282,41 @@ func (p *Proxy) decide(in inbound) (f forwarding, ok bool) {
 		}
 	}
 	if in.trusted {
-		f.keepClientFields = true
-		if in.priorXFF != "" {
-			f.xff = in.priorXFF + ", " + in.client
-		}
-		if in.priorXFP != "" {
-			f.xfp = in.priorXFP
-		}
-		if in.priorXFH != "" {
-			f.xfh = in.priorXFH
-		}
+		f.extend(&in)
 	}
 	return f, true
+}
+
+// extend keeps a trusted proxy's forwarding fields: its X-Forwarded-For
+// chain with the client appended, its X-Forwarded-Proto and -Host.
+func (f *forwarding) extend(in *inbound) {
+	f.keepClientFields = true
+	if in.priorXFF != "" {
+		f.xff = in.priorXFF + ", " + in.client
+	}
+	if in.priorXFP != "" {
+		f.xfp = in.priorXFP
+	}
+	if in.priorXFH != "" {
+		f.xfh = in.priorXFH
+	}
+}
+
+// passesUpstream reports whether a client's field of kind k goes to the
+// upstream as the client sent it: the one rule of both server forms. Every
+// other field is dropped, or replaced by what the proxy decides (Host, the
+// body's framing, X-Forwarded-For, -Host and -Proto, and Connection and
+// Upgrade for a WebSocket handshake).
+func (p *Proxy) passesUpstream(k fieldKind, fw *forwarding) bool {
+	switch k {
+	case kindOther, kindUserAgent:
+		return true
+	case kindUnderscore:
+		return p.keepUnderscore
+	case kindForwarded, kindForwarding:
+		return fw.keepClientFields
+	}
+	return false
 }
 
 // normalize returns an accepted host as the list compared it: lower case,
@@ -337,14 +379,14 @@ func isTimeout(err error) bool {
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufSize]byte) }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([wire.CopyBufSize]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufSize]byte)[:] }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[wire.CopyBufSize]byte)[:] }
 
 func (b *bufferPool) Put(s []byte) {
-	if cap(s) >= copyBufSize {
-		b.p.Put((*[copyBufSize]byte)(s[:copyBufSize]))
+	if cap(s) >= wire.CopyBufSize {
+		b.p.Put((*[wire.CopyBufSize]byte)(s[:wire.CopyBufSize]))
 	}
 }
 

@@ -588,8 +588,8 @@ func TestStalePooledConnection(t *testing.T) {
 }
 
 // TestClientGoneCancelsUpstream: on net/http, a client that leaves while
-// the upstream works ends the upstream request too. (Proxy.Serve does not
-// watch the client while it waits; the response timeout bounds the wait.)
+// the upstream works ends the upstream request too. (Proxy.Serve looks at
+// the client once a second while it waits: TestClientLeavingFreesUpstream.)
 func TestClientGoneCancelsUpstream(t *testing.T) {
 	canceled := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

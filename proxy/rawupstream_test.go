@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // rawUpstream is an application on a raw socket that records every request
@@ -77,8 +78,20 @@ func (u *rawUpstream) garble(format string, a ...any) {
 	u.mu.Unlock()
 }
 
-func (u *rawUpstream) serve(c net.Conn) {
+func (u *rawUpstream) serve(c net.Conn) { u.serveAnswering(c, nil, 0, nil) }
+
+// serveAnswering serves c, answering the first request with first when it
+// is not nil, written in two parts, split after split bytes, a few
+// milliseconds apart; then it closes written (when not nil).
+func (u *rawUpstream) serveAnswering(c net.Conn, first []byte, split int, written chan struct{}) {
 	defer c.Close()
+	if written != nil {
+		defer func() {
+			if first != nil {
+				close(written) // never answered
+			}
+		}()
+	}
 	br := bufio.NewReader(c)
 	for {
 		head, err := readRawHead(br)
@@ -134,6 +147,9 @@ func (u *rawUpstream) serve(c net.Conn) {
 		case "/close":
 			answer = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nok"
 		}
+		if req.URL.Path == "/second" {
+			answer = "HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nanswer:/second"
+		}
 		if answer == "" {
 			answer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 			if req.Method == http.MethodHead {
@@ -143,6 +159,21 @@ func (u *rawUpstream) serve(c net.Conn) {
 		u.mu.Lock()
 		u.reqs = append(u.reqs, rec)
 		u.mu.Unlock()
+		if first != nil {
+			split = min(split, len(first))
+			if _, err := c.Write(first[:split]); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+			if _, err := c.Write(first[split:]); err != nil {
+				return
+			}
+			first = nil
+			if written != nil {
+				close(written)
+			}
+			continue
+		}
 		if _, err := io.WriteString(c, answer); err != nil {
 			return
 		}

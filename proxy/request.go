@@ -2,8 +2,12 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
+	"strconv"
+
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // The request parser. It accepts what RFC 9112 requires a server to accept
@@ -90,61 +94,11 @@ func (h *requestHead) checkedPath() []byte {
 	return p
 }
 
-// findHead looks in the buffered bytes for a complete message head and
-// returns its length from b.r, or false when more must be read first. It
-// remembers how far it looked, so that a head arriving in pieces is
-// scanned once. skipEmpty skips empty lines before the first line (RFC 9112
-// §2.2, for requests).
-func (b *reader) findHead(skipEmpty bool) (int, bool) {
-	if b.lineStart == 0 && b.searched == 0 && skipEmpty {
-		for b.r < b.w {
-			if b.buf[b.r] == '\n' {
-				b.r++
-			} else if b.buf[b.r] == '\r' && b.r+1 < b.w && b.buf[b.r+1] == '\n' {
-				b.r += 2
-			} else {
-				break
-			}
-		}
-		if b.r == b.w || b.buf[b.r] == '\r' && b.r+1 == b.w {
-			return 0, false
-		}
-	}
-	for {
-		i := bytes.IndexByte(b.buf[b.r+b.searched:b.w], '\n')
-		if i < 0 {
-			b.searched = b.w - b.r
-			return 0, false
-		}
-		nl := b.searched + i // from b.r
-		line := b.buf[b.r+b.lineStart : b.r+nl]
-		if b.lineStart > 0 && (len(line) == 0 || len(line) == 1 && line[0] == '\r') {
-			b.lineStart, b.searched = 0, 0
-			return nl + 1, true
-		}
-		b.lineStart, b.searched = nl+1, nl+1
-	}
-}
-
-// nextLine splits the first line off b, without its LF and one CR before
-// it.
-func nextLine(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return b, nil
-	}
-	line, rest = b[:i], b[i+1:]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, rest
-}
-
 // parse parses a complete head (as found by readHead) into h.
 func (h *requestHead) parse(b []byte) *clientError {
 	fields := h.fields[:0]
 	*h = requestHead{fields: fields, contentLength: -1}
-	line, b := nextLine(b)
+	line, b := wire.NextLine(b)
 	if err := h.parseRequestLine(line); err != nil {
 		return err
 	}
@@ -176,32 +130,45 @@ type fieldsSeen struct {
 
 // parseFields parses the field lines after the request line.
 func (h *requestHead) parseFields(b []byte, seen *fieldsSeen) *clientError {
-	return eachField(b, &h.fields, func(f field) *clientError {
+	err := eachField(b, &h.fields, func(f field) error {
 		h.note(f, seen)
 		return nil
 	})
+	switch err {
+	case nil:
+		return nil
+	case wire.ErrObsFold:
+		return errObsFold
+	case wire.ErrFieldName:
+		return errFieldName
+	case wire.ErrFieldValue:
+		return errFieldValue
+	}
+	return errTooManyFields
 }
+
+// errFieldCount: more fields than maxFields. With the field-line grammar's
+// errors (wire.ErrObsFold, ErrFieldName, ErrFieldValue) the request parser
+// answers it with its client error, the response parser with 502.
+var errFieldCount = errors.New("more than 256 header fields")
 
 // eachField parses the field lines of b, up to the empty line that ends a
 // head, calls note with each and appends it to fields. A folded line
 // (obs-fold), a malformed field and more than maxFields fields are errors,
 // as is what note returns.
-func eachField(b []byte, fields *[]field, note func(field) *clientError) *clientError {
+func eachField(b []byte, fields *[]field, note func(field) error) error {
 	for {
 		var line []byte
-		line, b = nextLine(b)
+		line, b = wire.NextLine(b)
 		if len(line) == 0 {
 			return nil
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return errObsFold
 		}
 		f, err := parseField(line)
 		if err != nil {
 			return err
 		}
 		if len(*fields) == maxFields {
-			return errTooManyFields
+			return errFieldCount
 		}
 		if err := note(f); err != nil {
 			return err
@@ -428,24 +395,12 @@ func hasPrefixFold(b []byte, prefix string) bool {
 	return len(b) >= len(prefix) && equalFold(b[:len(prefix)], prefix)
 }
 
-// parseField parses one field line: a token, ':', optional whitespace, a
-// value of visible characters, spaces and tabs.
-func parseField(line []byte) (field, *clientError) {
-	colon := bytes.IndexByte(line, ':')
-	if colon <= 0 {
-		return field{}, errFieldName
-	}
-	name := line[:colon]
-	for _, c := range name {
-		if !isTchar[c] {
-			return field{}, errFieldName
-		}
-	}
-	value := trimOWS(line[colon+1:])
-	for _, c := range value {
-		if !isValueByte[c] {
-			return field{}, errFieldValue
-		}
+// parseField parses one field line (wire.FieldLine) and classifies its
+// name.
+func parseField(line []byte) (field, error) {
+	name, value, err := wire.FieldLine(line)
+	if err != nil {
+		return field{}, err
 	}
 	return field{name: name, value: value, kind: classify(name)}, nil
 }
@@ -502,6 +457,12 @@ type clientError struct {
 }
 
 func (e *clientError) Error() string { return e.text }
+
+// body is the text of the answer to a request refused for its form, the
+// same from both server forms.
+func (e *clientError) body() string {
+	return strconv.Itoa(e.status) + " " + http.StatusText(e.status) + ": " + e.text + "\n"
+}
 
 // The kinds of client errors, as counted in metrics.
 const (
@@ -567,10 +528,14 @@ func asClientError(err error) (*clientError, bool) {
 		return errBodyTimeout, true
 	case err == io.ErrUnexpectedEOF:
 		return errIncomplete, true // answered, should the client still read
-	case err == errBareLF, err == errBareCR:
+	case err == wire.ErrBareLF, err == wire.ErrBareCR, err == wire.ErrLineTooLong, err == wire.ErrChunkLine:
 		return errChunkLine, true
-	case err == errLineTooLong:
-		return errChunkLine, true
+	case err == wire.ErrChunkSize:
+		return errChunkSize, true
+	case err == wire.ErrChunkData:
+		return errChunkData, true
+	case err == wire.ErrTrailer:
+		return errTrailer, true
 	}
 	return nil, false
 }

@@ -24,7 +24,8 @@ const (
 	DefaultGrace             = 30 * time.Second
 )
 
-// ServerOptions configures [Serve]. Zero values take the defaults above.
+// ServerOptions configures [Proxy.Serve] and [ServeHandler]. Zero values
+// take the defaults above.
 type ServerOptions struct {
 	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
 	ReadHeaderTimeout time.Duration
@@ -164,13 +165,11 @@ func (s *server) shutdown() error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	active, tunnels := s.closeIdle()
+	active, _ := s.closeIdle()
+	s.p.endTunnels(s.o.Logger)
 	s.cut()
 	if s.p.up != nil {
 		s.p.up.closeIdle()
-	}
-	if tunnels > 0 {
-		s.o.Logger.Info("hostguard proxy: closed WebSocket tunnels at the end of the grace period", "tunnels", tunnels)
 	}
 	if active > 0 {
 		return fmt.Errorf("%w (%s): %d cut", ErrGraceExceeded, s.o.Grace, active)
@@ -219,4 +218,13 @@ func (s *server) reapIdle(ctx context.Context) {
 			s.p.up.reap(time.Now().Add(-idleUpstreamTimeout))
 		}
 	}
+}
+
+// clientError counts and logs a request refused for its form.
+func (s *server) clientError(e *clientError, remote string) {
+	if s.p.metrics != nil {
+		s.p.metrics.clientErrors.WithLabelValues(e.kind).Inc()
+	}
+	s.log.Log(slog.LevelWarn, "hostguard proxy: bad request", slog.Int("status", e.status),
+		slog.String("kind", e.kind), slog.String("error", e.text), slog.String("remote", remote))
 }

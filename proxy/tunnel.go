@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -33,14 +34,16 @@ type tunnel struct {
 func (p *Proxy) openTunnel(conns ...net.Conn) *tunnel {
 	t := &tunnel{p: p, conns: conns}
 	t.touch()
-	p.tunnelsMu.Lock()
-	p.tunnels[t] = struct{}{}
-	p.tunnelsMu.Unlock()
 	if p.metrics != nil {
 		p.metrics.tunnelsOpen.Inc()
 		p.metrics.tunnels.Inc()
 	}
+	// The timer is set before the tunnel is registered: closeTunnels (a
+	// shutdown) may close it from another goroutine as soon as it is.
 	t.timer = time.AfterFunc(p.tunnelIdle, t.watch)
+	p.tunnelsMu.Lock()
+	p.tunnels[t] = struct{}{}
+	p.tunnelsMu.Unlock()
 	return t
 }
 
@@ -116,6 +119,14 @@ func (p *Proxy) closeTunnels() int {
 		t.close()
 	}
 	return len(open)
+}
+
+// endTunnels closes the tunnels still open at the end of a shutdown's
+// grace period and logs how many: the same for both server forms.
+func (p *Proxy) endTunnels(log *slog.Logger) {
+	if n := p.closeTunnels(); n > 0 {
+		log.Info("hostguard proxy: closed WebSocket tunnels at the end of the grace period", "tunnels", n)
+	}
 }
 
 // openTunnels returns how many tunnels are open.

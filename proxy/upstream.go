@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hostguard/hostguard/proxy/internal/wire"
 )
 
 // The upstream side of Proxy.Serve: connections to the application, kept
@@ -63,17 +65,22 @@ func newUpstream(o Options) *upstream {
 // upstreamConn is one connection to the application.
 type upstreamConn struct {
 	conn      net.Conn // with a sliding write deadline (TLS on top for https)
-	raw       net.Conn // the TCP connection, to look at while idle
-	in        *reader
+	raw       net.Conn // the TCP connection
+	look      *peeker  // at raw, before each reuse
+	in        *wire.Reader
 	timeout   time.Duration
 	deadline  time.Time // the read deadline set last
 	idleSince time.Time
 
-	// Set for each exchange: the client to watch while waiting, when the
-	// wait began, and whether bytes arrived since the last poll.
-	client    *clientConn
+	// Set for each exchange: who waits (to be asked whether it left), when
+	// the wait began, and whether bytes arrived since the last poll.
+	waiter    waiter
 	waitStart time.Time
 	moved     bool
+	// requestCut says that the exchange's request did not reach the
+	// upstream whole (writing its body failed): the connection holds half
+	// a request and is never reused.
+	requestCut bool
 }
 
 // get returns a pooled connection, or dials a new one. reused says which.
@@ -100,9 +107,13 @@ func (u *upstream) get(ctx context.Context) (uc *upstreamConn, reused bool, err 
 	}
 	u.mu.Unlock()
 	if uc != nil {
-		// A connection idle for a while may have been closed by the
-		// upstream (gunicorn keeps them 2 s): look before using it.
-		if now.Sub(uc.idleSince) < pollInterval || !readable(uc.raw) {
+		// Look at every pooled connection before using it. The upstream
+		// may have closed it (gunicorn keeps them 2 s), or sent bytes
+		// after the answer it framed (a body on a HEAD answer, a body
+		// longer than its Content-Length, bytes after the last chunk):
+		// those would be read as the next client's answer. Either way it
+		// cannot carry another request.
+		if !uc.readable() {
 			return uc, true, nil
 		}
 		uc.conn.Close()
@@ -128,16 +139,23 @@ func (u *upstream) connect(ctx context.Context) (*upstreamConn, error) {
 		}
 		conn = tc
 	}
-	uc := &upstreamConn{conn: conn, raw: c, timeout: u.timeout}
-	uc.in = newReader(uc, maxResponseHead)
+	uc := &upstreamConn{conn: conn, raw: c, look: newPeeker(c), timeout: u.timeout}
+	uc.in = wire.NewReader(uc, maxResponseHead)
 	return uc, nil
 }
 
 // put returns a connection whose last exchange ended cleanly to the pool.
+// Where a pooled connection cannot be looked at before reuse (see peek),
+// it is closed instead: nothing could tell a stray byte from the next
+// answer.
 func (u *upstream) put(uc *upstreamConn) {
-	uc.client = nil
+	if !canPeek {
+		uc.conn.Close()
+		return
+	}
+	uc.waiter = nil
 	uc.idleSince = time.Now()
-	uc.in.shrink()
+	uc.in.Shrink()
 	u.mu.Lock()
 	if len(u.idle) < u.maxIdle {
 		u.idle = append(u.idle, uc)
@@ -160,10 +178,15 @@ func (u *upstream) closeIdle() {
 	}
 }
 
-// begin starts an exchange: reads wait on behalf of client (nil: nobody to
+// waiter is the side an exchange with the upstream answers: a client
+// connection, asked at every poll whether it has left.
+type waiter interface{ gone() bool }
+
+// begin starts an exchange: reads wait on behalf of w (nil: nobody to
 // watch), and the response timeout counts from now.
-func (uc *upstreamConn) begin(client *clientConn) {
-	uc.client = client
+func (uc *upstreamConn) begin(w waiter) {
+	uc.waiter = w
+	uc.requestCut = false
 	uc.waitStart = time.Now()
 	uc.moved = false
 }
@@ -206,7 +229,7 @@ func (uc *upstreamConn) Read(p []byte) (int, error) {
 		if now.Sub(uc.waitStart) >= uc.timeout {
 			return 0, errUpstreamTimeout
 		}
-		if uc.client != nil && uc.client.gone() {
+		if uc.waiter != nil && uc.waiter.gone() {
 			return 0, errClientGone
 		}
 	}
@@ -225,10 +248,11 @@ func isDead(err error) bool {
 
 // readable reports whether an idle upstream connection has something to
 // read: bytes it never should have sent, or its end. Either way it cannot
-// carry another request.
-func readable(c net.Conn) bool {
-	data, eof, _ := peek(c)
-	return data || eof
+// carry another request. A connection that cannot be looked at counts as
+// readable.
+func (uc *upstreamConn) readable() bool {
+	data, eof, ok := uc.look.peek()
+	return data || eof || !ok
 }
 
 // isReset reports whether err says that the peer reset the connection or
