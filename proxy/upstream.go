@@ -110,7 +110,7 @@ func (u *upstream) get(ctx context.Context) (uc *upstreamConn, reused bool, err 
 		// longer than its Content-Length, bytes after the last chunk):
 		// those would be read as the next client's answer. Either way it
 		// cannot carry another request.
-		if !readable(uc.raw) {
+		if !readable(uc.raw) && !uc.tlsBuffered() {
 			return uc, true, nil
 		}
 		uc.conn.Close()
@@ -153,6 +153,11 @@ func (u *upstream) put(uc *upstreamConn) {
 	uc.client = nil
 	uc.idleSince = time.Now()
 	uc.in.shrink()
+	// Clear the last read's deadline: once it passed, the look before
+	// reuse would fail before looking and the connection be thrown away.
+	// Read sets a new one.
+	_ = uc.conn.SetReadDeadline(time.Time{})
+	uc.deadline = time.Time{}
 	u.mu.Lock()
 	if len(u.idle) < u.maxIdle {
 		u.idle = append(u.idle, uc)
@@ -246,6 +251,25 @@ func isDead(err error) bool {
 func readable(c net.Conn) bool {
 	data, eof, ok := peek(c)
 	return data || eof || !ok
+}
+
+// tlsBuffered reports whether the TLS layer of an idle https upstream
+// connection holds bytes the upstream sent after its last answer: records
+// read from the socket along with that answer's last one, which neither
+// the reader nor a look at the socket sees. It reads without waiting; a
+// byte read means the connection is not reused anyway.
+func (uc *upstreamConn) tlsBuffered() bool {
+	tc, ok := uc.conn.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	if err := tc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		return true
+	}
+	var b [1]byte
+	n, err := tc.Read(b[:])
+	uc.deadline = time.Time{} // Read sets the next one
+	return n > 0 || !isTimeout(err)
 }
 
 // isReset reports whether err says that the peer reset the connection or
