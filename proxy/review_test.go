@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,4 +206,80 @@ func reviewRounds() int {
 		return n
 	}
 	return 5
+}
+
+// TestReviewConcurrentStray: sixteen clients at once through a pool of two,
+// to an application that sends a whole stray answer in the same write as
+// some of its answers (a body longer than its Content-Length, bytes after
+// the last chunk) and a body on HEAD answers in a write after the head.
+// The stray bytes are always in the socket before the answer is passed
+// on, so every client must get its own answer: none gets the attacker's
+// page, another client's answer, or a 502.
+func TestReviewConcurrentStray(t *testing.T) {
+	app := rawApp(t, func(c net.Conn, br *bufio.Reader, req *http.Request) bool {
+		if req.ContentLength > 0 {
+			if _, err := io.CopyN(io.Discard, br, req.ContentLength); err != nil {
+				return false
+			}
+		}
+		body := "answer:" + req.URL.Path
+		var err error
+		switch {
+		case req.Method == http.MethodHead:
+			if _, err = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n"); err == nil {
+				time.Sleep(time.Millisecond)
+				_, err = io.WriteString(c, "attacker's page")
+			}
+		case strings.HasPrefix(req.URL.Path, "/long"):
+			_, err = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s%s", len(body), body, strayAnswer)
+		case strings.HasPrefix(req.URL.Path, "/chunk"):
+			_, err = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n%s", len(body), body, strayAnswer)
+		default:
+			_, err = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}
+		return err == nil
+	})
+	g := testGuard(t)
+	for _, form := range serverForms {
+		t.Run(form.name, func(t *testing.T) {
+			if form.name == "net/http" && os.Getenv("HOSTGUARD_REVIEW_UNSKIP") == "" {
+				t.Skip("review finding: through net/http's Transport, clients get the attacker's page, another client's answer " +
+					"or (POST) a 502 in about 2 % of these requests: the Transport pools a connection before its read loop " +
+					"looks at the bytes after the answer; no small fix, see the review report")
+			}
+			addr := serveProxy(t, g, form, app, Options{MaxIdleConns: 2})
+			var mu sync.Mutex
+			var bad []string
+			var wg sync.WaitGroup
+			for w := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range 40 {
+						kind := []string{"/long", "/chunk", "/plain", "/post"}[(w+i)%4]
+						path := fmt.Sprintf("%s-%d-%d", kind, w, i)
+						var a answer
+						want := "answer:" + path
+						switch {
+						case (w+i)%7 == 0:
+							a, want = ask(addr, "HEAD", path, ""), ""
+						case kind == "/post":
+							a = askWith(addr, "POST", path, "Content-Length: 4\r\n", "body")
+						default:
+							a = ask(addr, "GET", path, "")
+						}
+						if a.err != nil || a.status != 200 || a.body != want {
+							mu.Lock()
+							bad = append(bad, fmt.Sprintf("%s got %v", path, a))
+							mu.Unlock()
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if len(bad) > 0 {
+				t.Errorf("%d of 640 clients did not get their own answer, first: %s", len(bad), bad[0])
+			}
+		})
+	}
 }
