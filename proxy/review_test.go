@@ -283,3 +283,62 @@ func TestReviewConcurrentStray(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewSlowAnswerAfterTimedRead: while the proxy waits for the
+// upstream it looks at the client's connection each second (a peek) to
+// notice a client that left. That look must not take a client whose read
+// deadline (the header timeout of a head that came in two pieces, the body
+// timeout of a request body) has passed for one that left: the upstream
+// may take up to its own timeout to answer.
+func TestReviewSlowAnswerAfterTimedRead(t *testing.T) {
+	const slow = 3500 * time.Millisecond // beyond the client's timeouts below, within the upstream's
+	app := rawApp(t, func(c net.Conn, br *bufio.Reader, req *http.Request) bool {
+		if req.ContentLength > 0 {
+			if _, err := io.CopyN(io.Discard, br, req.ContentLength); err != nil {
+				return false
+			}
+		}
+		time.Sleep(slow)
+		return answerPath(c, br, req)
+	})
+	g := testGuard(t)
+	for _, tc := range []struct{ name, first, rest string }{
+		{"a head in two pieces", "GET /split HTTP/1.1\r\nHost: " + allowed + "\r\n", "X-A: b\r\n\r\n"},
+		{"a request body", "POST /body HTTP/1.1\r\nHost: " + allowed + "\r\nContent-Length: 4\r\n\r\n", "body"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, _ := url.Parse("http://" + app)
+			p, err := New(Options{Guard: g, Upstream: u, Logger: quiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- p.Serve(ctx, l, ServerOptions{Logger: quiet(), ReadHeaderTimeout: 2 * time.Second, BodyTimeout: 2 * time.Second})
+			}()
+			defer func() { cancel(); <-done }()
+			c, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			_, _ = io.WriteString(c, tc.first)
+			time.Sleep(100 * time.Millisecond)
+			_, _ = io.WriteString(c, tc.rest)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("a client that stayed got no answer from an upstream %v slow: %v", slow, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Errorf("status %d, want 200", resp.StatusCode)
+			}
+		})
+	}
+}
