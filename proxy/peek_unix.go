@@ -26,9 +26,12 @@ func peek(c net.Conn) (data, eof, ok bool) {
 	var buf [1]byte
 	var n int
 	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
+	// Control, not Read: a read fails before it looks once the
+	// connection's read deadline has passed, and a deadline left by an
+	// earlier read says nothing about the peer. MSG_DONTWAIT: one look,
+	// never a wait.
+	err = rc.Control(func(fd uintptr) {
 		n, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true // one look; never wait
 	})
 	switch {
 	case err != nil:

@@ -153,11 +153,6 @@ func (u *upstream) put(uc *upstreamConn) {
 	uc.client = nil
 	uc.idleSince = time.Now()
 	uc.in.shrink()
-	// Clear the last read's deadline: once it passed, the look before
-	// reuse would fail before looking and the connection be thrown away.
-	// Read sets a new one.
-	_ = uc.conn.SetReadDeadline(time.Time{})
-	uc.deadline = time.Time{}
 	u.mu.Lock()
 	if len(u.idle) < u.maxIdle {
 		u.idle = append(u.idle, uc)
