@@ -129,11 +129,6 @@ func TestReviewTLSStrayRecord(t *testing.T) {
 	g := testGuard(t)
 	for _, form := range serverForms {
 		t.Run(form.name, func(t *testing.T) {
-			if form.name == "net/http" && os.Getenv("HOSTGUARD_REVIEW_UNSKIP") == "" {
-				t.Skip("review finding: net/http's Transport puts the connection in its pool before its read loop looks at what follows the answer " +
-					"(transport.go: tryPutIdleConn, then Peek); a request that takes it in between gets the stray answer " +
-					"(about 1 round in 7 under -race, over TLS and plain TCP alike); no small fix, see the review report")
-			}
 			u, _ := url.Parse("https://" + raw.Addr().String())
 			p, err := New(Options{Guard: g, Upstream: u, Logger: quiet(), TLSConfig: &tls.Config{RootCAs: roots}})
 			if err != nil {
@@ -242,11 +237,6 @@ func TestReviewConcurrentStray(t *testing.T) {
 	g := testGuard(t)
 	for _, form := range serverForms {
 		t.Run(form.name, func(t *testing.T) {
-			if form.name == "net/http" && os.Getenv("HOSTGUARD_REVIEW_UNSKIP") == "" {
-				t.Skip("review finding: through net/http's Transport, clients get the attacker's page, another client's answer " +
-					"or (POST) a 502 in about 2 % of these requests: the Transport pools a connection before its read loop " +
-					"looks at the bytes after the answer; no small fix, see the review report")
-			}
 			addr := serveProxy(t, g, form, app, Options{MaxIdleConns: 2})
 			var mu sync.Mutex
 			var bad []string
