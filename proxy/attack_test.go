@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -273,10 +274,21 @@ func TestSlowUploadUnderDefaults(t *testing.T) {
 func TestClientLeavingFreesUpstream(t *testing.T) {
 	for name, startFn := range bothServers {
 		t.Run(name, func(t *testing.T) {
+			const clients = 300
+			// Each client leaves once its own request reached the upstream
+			// (however loaded the machine), so that every one of them must
+			// be ended by the proxy, not merely never sent.
+			arrived := make([]chan struct{}, clients)
+			for i := range arrived {
+				arrived[i] = make(chan struct{})
+			}
 			var started, ended atomic.Int64
 			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				started.Add(1)
 				defer ended.Add(1)
+				if i, err := strconv.Atoi(r.URL.Query().Get("c")); err == nil && i >= 0 && i < clients {
+					close(arrived[i])
+				}
 				select {
 				case <-r.Context().Done():
 				case <-time.After(60 * time.Second):
@@ -285,9 +297,8 @@ func TestClientLeavingFreesUpstream(t *testing.T) {
 			t.Cleanup(up.Close)
 			u, _ := url.Parse(up.URL)
 			f := startFn(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u}, ServerOptions{})
-			const clients = 300
 			var wg sync.WaitGroup
-			for range clients {
+			for i := range clients {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -296,9 +307,13 @@ func TestClientLeavingFreesUpstream(t *testing.T) {
 						t.Error(err)
 						return
 					}
-					fmt.Fprint(c, "GET /slow HTTP/1.1\r\nHost: lhy.kr\r\n\r\n")
-					time.Sleep(200 * time.Millisecond)
-					c.Close()
+					defer c.Close()
+					fmt.Fprintf(c, "GET /slow?c=%d HTTP/1.1\r\nHost: lhy.kr\r\n\r\n", i)
+					select {
+					case <-arrived[i]:
+					case <-time.After(30 * time.Second):
+						t.Errorf("client %d: its request never reached the upstream", i)
+					}
 				}()
 			}
 			wg.Wait()

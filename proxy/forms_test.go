@@ -96,6 +96,12 @@ var readersDiffer = map[string]string{
 func forwardedView(r upstreamRequest) string {
 	var fields []string
 	for name, values := range r.req.Header {
+		if strings.EqualFold(name, "Connection") && len(values) == 1 && values[0] == "close" {
+			// A documented difference: the net/http form opens a connection
+			// per request and says so to every one; Serve pools, and asks
+			// the upstream to close only after a HEAD.
+			continue
+		}
 		fields = append(fields, strings.ToLower(name)+": "+strings.Join(values, ", "))
 	}
 	slices.Sort(fields)

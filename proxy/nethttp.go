@@ -400,9 +400,16 @@ func newTransport(o Options) http.RoundTripper {
 		Proxy:                 nil, // never send the app's traffic through HTTP_PROXY
 		DialContext:           (&net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		ResponseHeaderTimeout: o.ResponseTimeout,
-		MaxIdleConns:          o.MaxIdleConns,
-		MaxIdleConnsPerHost:   o.MaxIdleConns, // the default, 2, reconnects under any load
-		IdleConnTimeout:       idleUpstreamTimeout,
+		// One connection per request. net/http's Transport puts a
+		// connection back in its pool as soon as the body's last byte is
+		// read, before its read loop looks at what follows; a request that
+		// takes the connection in that gap reads an upstream's stray bytes
+		// (a body longer than its Content-Length, bytes after the last
+		// chunk) as its own answer: one client gets another's response.
+		// No wrapper can close that gap from outside, so this form never
+		// pools (Serve looks at every pooled connection before reuse and
+		// keeps its pool). Options.MaxIdleConns applies to Serve only.
+		DisableKeepAlives:     true,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true, // pass the body through as the app encoded it
 		TLSClientConfig:       upstreamTLS(o),

@@ -15,7 +15,7 @@ const canPeek = true
 // look costs one system call and no allocation.
 type peeker struct {
 	rc   syscall.RawConn // nil: the connection cannot be looked at
-	look func(fd uintptr) bool
+	look func(fd uintptr)
 	buf  [1]byte
 	n    int
 	err  error
@@ -32,9 +32,8 @@ func newPeeker(c net.Conn) *peeker {
 		return p
 	}
 	p.rc = rc
-	p.look = func(fd uintptr) bool {
+	p.look = func(fd uintptr) {
 		p.n, _, p.err = syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true // one look; never wait
 	}
 	return p
 }
@@ -46,7 +45,11 @@ func (p *peeker) peek() (data, eof, ok bool) {
 	if p.rc == nil {
 		return false, false, false
 	}
-	err := p.rc.Read(p.look)
+	// Control, not Read: a read fails before it looks once the
+	// connection's read deadline has passed, and a deadline left by an
+	// earlier read says nothing about the peer. MSG_DONTWAIT: one look,
+	// never a wait.
+	err := p.rc.Control(p.look)
 	switch {
 	case err != nil:
 		return false, true, true // closed here

@@ -74,7 +74,8 @@ type Options struct {
 	// connections that fall idle beyond it are closed, and idle ones are
 	// closed after 90 seconds. Busy connections are not limited (long polls
 	// and streams each hold one), as with nginx's keepalive. Zero:
-	// DefaultMaxIdleConns.
+	// DefaultMaxIdleConns. Serve only: the net/http form opens a connection
+	// per request (see newTransport).
 	MaxIdleConns int
 
 	// TunnelIdleTimeout closes a WebSocket tunnel in which no byte moved

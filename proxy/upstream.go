@@ -113,7 +113,9 @@ func (u *upstream) get(ctx context.Context) (uc *upstreamConn, reused bool, err 
 		// longer than its Content-Length, bytes after the last chunk):
 		// those would be read as the next client's answer. Either way it
 		// cannot carry another request.
-		if !uc.readable() {
+		// The socket first, then the TLS layer's buffers: a TLS read
+		// that found a partial record would hide it from the look.
+		if !uc.readable() && !uc.tlsBuffered() {
 			return uc, true, nil
 		}
 		uc.conn.Close()
@@ -253,6 +255,25 @@ func isDead(err error) bool {
 func (uc *upstreamConn) readable() bool {
 	data, eof, ok := uc.look.peek()
 	return data || eof || !ok
+}
+
+// tlsBuffered reports whether the TLS layer of an idle https upstream
+// connection holds bytes the upstream sent after its last answer: records
+// read from the socket along with that answer's last one, which neither
+// the reader nor a look at the socket sees. It reads without waiting; a
+// byte read means the connection is not reused anyway.
+func (uc *upstreamConn) tlsBuffered() bool {
+	tc, ok := uc.conn.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	if err := tc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		return true
+	}
+	var b [1]byte
+	n, err := tc.Read(b[:])
+	uc.deadline = time.Time{} // Read sets the next one
+	return n > 0 || !isTimeout(err)
 }
 
 // isReset reports whether err says that the peer reset the connection or
