@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -52,47 +53,22 @@ func execCommand(e *env) subcommand {
 	}
 }
 
+// runExec checks the flags, discovers @self when the list has it, and
+// replaces hostguard with the command, the list in its variable (or, with
+// --check or --print, says what it would do and exits).
 func runExec(e *env, c *execConfig, argv []string) int {
 	fail := e.failer("exec")
-	switch {
-	case len(c.allow) == 0:
-		return fail(exitUsage, "no allow list; pass --allow, for example --allow lhy.kr,@self")
-	case c.name == "" && !c.print:
-		return fail(exitUsage, "no variable to set; pass --env, for example --env DJANGO_ALLOWED_HOSTS")
-	case c.name != "" && !validEnvName(c.name):
-		return fail(exitUsage, "--env %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", c.name)
-	case c.sep == "":
-		return fail(exitUsage, "--sep must not be empty")
-	case c.print && len(argv) > 0:
-		return fail(exitUsage, "--print runs no command; drop %q, or drop --print", strings.Join(argv, " "))
-	case len(argv) == 0 && !c.print:
-		return fail(exitUsage, "no command to run; put it after --, as in: hostguard exec --allow lhy.kr,@self --env DJANGO_ALLOWED_HOSTS -- gunicorn app.wsgi")
-	}
-	format, err := parseListFormat(c.format, c.name)
-	if err != nil {
+	if err := c.validate(argv); err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	g, err := hostguard.New(hostguard.Options{AllowedHosts: c.allow, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return fail(exitUsage, "%s", errText(err))
-	}
-	entries, err := format.convert(c.allow)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
-	o, err := c.df.options(e)
+	p, err := c.plan(e)
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
 	if c.check {
 		// The command is not looked up: a check often runs on another
 		// machine than the one the command is for (a container image).
-		setup := fmt.Sprintf("%q (%s format; @self discovered with platform %s)", strings.Join(entries, c.sep), format, o.Platform)
-		if c.print {
-			fmt.Fprintf(e.stdout, "ok: would print %s\n", setup)
-		} else {
-			fmt.Fprintf(e.stdout, "ok: would set %s from %s and run %s\n", c.name, setup, strings.Join(argv, " "))
-		}
+		c.printCheck(e, p, argv)
 		return exitOK
 	}
 	path := ""
@@ -101,39 +77,115 @@ func runExec(e *env, c *execConfig, argv []string) int {
 			return fail(exitUsage, "command %q: %v", argv[0], err)
 		}
 	}
-
-	var self *discover.Result
-	what := "printing the list"
-	if !c.print {
-		what = "starting " + argv[0]
+	self, err := c.discoverSelf(e, p, argv)
+	if err != nil {
+		return fail(exitFail, "%v", err)
 	}
-	if g.HasSelf() {
-		res, err := discover.Discover(context.Background(), o)
-		switch {
-		case err != nil && !c.allowMissing:
-			return fail(exitFail, "not %s: %s\n(go ahead without @self with --allow-missing)", what, flagWords(err))
-		case err != nil:
-			fmt.Fprintf(e.stderr, "hostguard exec: warning: @self left out: %s\n", flagWords(err))
-		case len(res.Addresses) == 0 && !c.allowMissing:
-			return fail(exitFail, "not %s: discovery found no address for @self; give them with --self or name the platform with --platform", what)
-		default:
-			self = res
-		}
-	}
-	value := strings.Join(expandSelf(entries, self), c.sep)
+	value := strings.Join(expandSelf(p.entries, self), c.sep)
 	if c.print {
 		fmt.Fprintln(e.stdout, value)
 		return exitOK
 	}
-	fmt.Fprintf(e.stderr, "hostguard exec: %s=%s\n", c.name, value)
-	if self != nil {
-		for _, a := range self.Addresses {
-			fmt.Fprintf(e.stderr, "hostguard exec:   @self %s from %s\n", a.Addr, strings.Join(a.Sources, ", "))
-		}
-	}
+	logSetting(e, c.name, value, self)
 	environ := setEnv(e.environ(), c.name, value)
 	err = e.execve(path, argv, environ)
 	return fail(exitFail, "running %s: %v", path, err)
+}
+
+// validate checks that the flags and the command line go together: an
+// allow list, a valid variable unless printing, a separator, and a command
+// exactly when not printing.
+func (c *execConfig) validate(argv []string) error {
+	switch {
+	case len(c.allow) == 0:
+		return errors.New("no allow list; pass --allow, for example --allow lhy.kr,@self")
+	case c.name == "" && !c.print:
+		return errors.New("no variable to set; pass --env, for example --env DJANGO_ALLOWED_HOSTS")
+	case c.name != "" && !validEnvName(c.name):
+		return fmt.Errorf("--env %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", c.name)
+	case c.sep == "":
+		return errors.New("--sep must not be empty")
+	case c.print && len(argv) > 0:
+		return fmt.Errorf("--print runs no command; drop %q, or drop --print", strings.Join(argv, " "))
+	case len(argv) == 0 && !c.print:
+		return errors.New("no command to run; put it after --, as in: hostguard exec --allow lhy.kr,@self --env DJANGO_ALLOWED_HOSTS -- gunicorn app.wsgi")
+	}
+	return nil
+}
+
+// execPlan is what exec works out from its flags before looking up the
+// command or discovering anything.
+type execPlan struct {
+	guard   *hostguard.Guard
+	format  listFormat
+	entries []string // the allow list in format, @self not yet expanded
+	opts    discover.Options
+}
+
+// plan parses the format, the allow list and the discovery flags. Its
+// errors are worded for the user, after "hostguard exec: ".
+func (c *execConfig) plan(e *env) (execPlan, error) {
+	var p execPlan
+	var err error
+	if p.format, err = parseListFormat(c.format, c.name); err != nil {
+		return p, err
+	}
+	if p.guard, err = hostguard.New(hostguard.Options{AllowedHosts: c.allow, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		return p, errors.New(errText(err))
+	}
+	if p.entries, err = p.format.convert(c.allow); err != nil {
+		return p, err
+	}
+	if p.opts, err = c.df.options(e); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// printCheck says on standard output what exec would do, for --check.
+func (c *execConfig) printCheck(e *env, p execPlan, argv []string) {
+	setup := fmt.Sprintf("%q (%s format; @self discovered with platform %s)", strings.Join(p.entries, c.sep), p.format, p.opts.Platform)
+	if c.print {
+		fmt.Fprintf(e.stdout, "ok: would print %s\n", setup)
+	} else {
+		fmt.Fprintf(e.stdout, "ok: would set %s from %s and run %s\n", c.name, setup, strings.Join(argv, " "))
+	}
+}
+
+// discoverSelf discovers the addresses @self stands for, if the list has
+// it. With --allow-missing a failed discovery is a warning on standard
+// error and the result nil; without, it and an empty result are errors.
+func (c *execConfig) discoverSelf(e *env, p execPlan, argv []string) (*discover.Result, error) {
+	if !p.guard.HasSelf() {
+		return nil, nil
+	}
+	what := "printing the list"
+	if !c.print {
+		what = "starting " + argv[0]
+	}
+	res, err := discover.Discover(context.Background(), p.opts)
+	switch {
+	case err != nil && !c.allowMissing:
+		return nil, fmt.Errorf("not %s: %s\n(go ahead without @self with --allow-missing)", what, flagWords(err))
+	case err != nil:
+		fmt.Fprintf(e.stderr, "hostguard exec: warning: @self left out: %s\n", flagWords(err))
+		return nil, nil
+	case len(res.Addresses) == 0 && !c.allowMissing:
+		return nil, fmt.Errorf("not %s: discovery found no address for @self; give them with --self or name the platform with --platform", what)
+	}
+	return res, nil
+}
+
+// logSetting tells on standard error the value exec gives the variable
+// name, and where each address of @self came from.
+func logSetting(e *env, name, value string, self *discover.Result) {
+	fmt.Fprintf(e.stderr, "hostguard exec: %s=%s\n", name, value)
+	if self == nil {
+		return
+	}
+	for _, a := range self.Addresses {
+		fmt.Fprintf(e.stderr, "hostguard exec:   @self %s from %s\n", a.Addr, strings.Join(a.Sources, ", "))
+	}
 }
 
 // expandSelf replaces "@self" with the discovered addresses, IPv6 in

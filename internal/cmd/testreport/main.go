@@ -78,8 +78,7 @@ type event struct {
 // and writes a line per skipped test to skips. It returns whether any
 // test, package or build failed.
 func report(in io.Reader, out, skips io.Writer) (failed bool, err error) {
-	type key struct{ pkg, test string }
-	buf := map[key][]string{} // output of tests still running
+	r := &reporter{out: out, skips: skips, buf: map[testKey][]string{}}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -89,45 +88,79 @@ func report(in io.Reader, out, skips io.Writer) (failed bool, err error) {
 			fmt.Fprintf(out, "%s\n", line) // not an event: a message of the go command
 			continue
 		}
-		k := key{ev.Package, ev.Test}
-		switch {
-		case ev.Action == "build-output":
-			fmt.Fprint(out, ev.Output)
-		case ev.Action == "build-fail":
-			failed = true
-		case ev.Test == "" && ev.Action == "output":
-			if ev.Output != "PASS\n" && !strings.HasPrefix(ev.Output, "=== ") {
-				fmt.Fprint(out, ev.Output)
+		r.handle(ev)
+	}
+	return r.failed, sc.Err()
+}
+
+// testKey names a test of a package.
+type testKey struct{ pkg, test string }
+
+// reporter is the state of report between the events of its stream.
+type reporter struct {
+	out, skips io.Writer
+	buf        map[testKey][]string // output of tests still running
+	failed     bool
+}
+
+// handle takes one event: a build's, a package's or a test's.
+func (r *reporter) handle(ev event) {
+	switch {
+	case ev.Action == "build-output":
+		fmt.Fprint(r.out, ev.Output)
+	case ev.Action == "build-fail":
+		r.failed = true
+	case ev.Test == "":
+		r.packageEvent(ev)
+	default:
+		r.testEvent(ev)
+	}
+}
+
+// packageEvent takes an event of a package as a whole: its output is
+// copied (but for "PASS" and the "=== " lines), and its failure shows what
+// its unfinished tests wrote.
+func (r *reporter) packageEvent(ev event) {
+	switch ev.Action {
+	case "output":
+		if ev.Output != "PASS\n" && !strings.HasPrefix(ev.Output, "=== ") {
+			fmt.Fprint(r.out, ev.Output)
+		}
+	case "fail":
+		r.failed = true
+		// A panic or a time-out ends the package with tests that
+		// never reported: show what they wrote.
+		for k, lines := range r.buf {
+			if k.pkg == ev.Package {
+				fmt.Fprint(r.out, strings.Join(lines, ""))
+				delete(r.buf, k)
 			}
-		case ev.Test == "" && ev.Action == "fail":
-			failed = true
-			// A panic or a time-out ends the package with tests that
-			// never reported: show what they wrote.
-			for bk, lines := range buf {
-				if bk.pkg == ev.Package {
-					fmt.Fprint(out, strings.Join(lines, ""))
-					delete(buf, bk)
-				}
-			}
-		case ev.Test == "":
-		case ev.Action == "output":
-			buf[k] = append(buf[k], ev.Output)
-		case ev.Action == "fail":
-			failed = true
-			for _, l := range buf[k] {
-				if !strings.HasPrefix(l, "=== ") {
-					fmt.Fprint(out, l)
-				}
-			}
-			delete(buf, k)
-		case ev.Action == "skip":
-			fmt.Fprintf(skips, "%s\t%s\t%s\n", ev.Package, ev.Test, skipReason(buf[k]))
-			delete(buf, k)
-		case ev.Action == "pass":
-			delete(buf, k)
 		}
 	}
-	return failed, sc.Err()
+}
+
+// testEvent takes an event of a single test: its output is held until it
+// ends, then shown if it failed, recorded as the reason if it was skipped,
+// and dropped if it passed.
+func (r *reporter) testEvent(ev event) {
+	k := testKey{ev.Package, ev.Test}
+	switch ev.Action {
+	case "output":
+		r.buf[k] = append(r.buf[k], ev.Output)
+	case "fail":
+		r.failed = true
+		for _, l := range r.buf[k] {
+			if !strings.HasPrefix(l, "=== ") {
+				fmt.Fprint(r.out, l)
+			}
+		}
+		delete(r.buf, k)
+	case "skip":
+		fmt.Fprintf(r.skips, "%s\t%s\t%s\n", ev.Package, ev.Test, skipReason(r.buf[k]))
+		delete(r.buf, k)
+	case "pass":
+		delete(r.buf, k)
+	}
 }
 
 // fileLine is the "    name_test.go:12: " that t.Skip puts before its
