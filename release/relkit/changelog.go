@@ -24,6 +24,8 @@ type clSection struct {
 var (
 	clHeader = regexp.MustCompile(`^## \[([^\]]+)\]`)
 	clLink   = regexp.MustCompile(`^\[[^\]]+\]: `)
+	// clVersion matches the name of a release's section.
+	clVersion = regexp.MustCompile(`^\d+\.\d+\.\d+`)
 )
 
 func parseSection(header string, lines []string) *clSection {
@@ -102,10 +104,26 @@ func changelog(repo, version, date string) error {
 	if err != nil {
 		return err
 	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	var preamble []string
-	var sections []*clSection
-	var links []string
+	preamble, sections := splitChangelog(string(data))
+	if len(sections) == 0 || sections[0].name != "Unreleased" {
+		return fmt.Errorf("%s: the first section is not ## [Unreleased]", p)
+	}
+	unrel := sections[0]
+	name := strings.TrimPrefix(version, "v")
+	sections, target := releaseSection(sections, name)
+	if target == nil {
+		return fmt.Errorf("%s: Unreleased holds no entry, and there is no [%s] section: nothing to release", p, name)
+	}
+	target.header = fmt.Sprintf("## [%s] - %s", name, date)
+	target.merge(unrel)
+	sections[0] = emptyUnreleased()
+	return os.WriteFile(p, []byte(formatChangelog(preamble, sections)), 0o644)
+}
+
+// splitChangelog splits the text of a changelog into the lines before its
+// first section and its sections, in order. It drops the link definitions
+// ("[name]: url"), which formatChangelog makes anew.
+func splitChangelog(text string) (preamble []string, sections []*clSection) {
 	var cur []string
 	header := ""
 	end := func() {
@@ -113,10 +131,10 @@ func changelog(repo, version, date string) error {
 			sections = append(sections, parseSection(header, cur))
 		}
 	}
-	for _, l := range lines {
+	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 		switch {
 		case clLink.MatchString(l):
-			links = append(links, l)
+			// dropped: formatChangelog makes the links anew
 		case strings.HasPrefix(l, "## "):
 			end()
 			header, cur = l, nil
@@ -127,47 +145,67 @@ func changelog(repo, version, date string) error {
 		}
 	}
 	end()
-	if len(sections) == 0 || sections[0].name != "Unreleased" {
-		return fmt.Errorf("%s: the first section is not ## [Unreleased]", p)
-	}
-	unrel := sections[0]
-	name := strings.TrimPrefix(version, "v")
+	return preamble, sections
+}
+
+// releaseSection returns sections, whose first is Unreleased, and the
+// section of release name: the last one so named after Unreleased, or else
+// a new one inserted after Unreleased. It makes none, and returns a nil
+// section, if Unreleased is empty: there would be nothing to release.
+func releaseSection(sections []*clSection, name string) ([]*clSection, *clSection) {
 	var target *clSection
 	for _, s := range sections[1:] {
 		if s.name == name {
 			target = s
 		}
 	}
-	if target == nil {
-		if unrel.empty() {
-			return fmt.Errorf("%s: Unreleased holds no entry, and there is no [%s] section: nothing to release", p, name)
-		}
-		target = &clSection{name: name, subs: map[string]string{}}
-		sections = append([]*clSection{unrel, target}, sections[1:]...)
+	if target != nil {
+		return sections, target
 	}
-	target.header = fmt.Sprintf("## [%s] - %s", name, date)
-	if unrel.other != "" {
-		target.other = strings.TrimSpace(target.other + "\n\n" + unrel.other)
+	unrel := sections[0]
+	if unrel.empty() {
+		return sections, nil
 	}
-	for _, k := range unrel.order {
-		if unrel.subs[k] == "" {
+	target = &clSection{name: name, subs: map[string]string{}}
+	return append([]*clSection{unrel, target}, sections[1:]...), target
+}
+
+// merge adds the entries of from to s: the text before the first
+// subsection after s's own, and each kind's entries after s's entries of
+// that kind, kinds new to s appended in from's order.
+func (s *clSection) merge(from *clSection) {
+	if from.other != "" {
+		s.other = strings.TrimSpace(s.other + "\n\n" + from.other)
+	}
+	for _, k := range from.order {
+		if from.subs[k] == "" {
 			continue
 		}
-		if _, ok := target.subs[k]; !ok {
-			target.order = append(target.order, k)
+		if _, ok := s.subs[k]; !ok {
+			s.order = append(s.order, k)
 		}
-		if target.subs[k] != "" {
-			target.subs[k] += "\n"
+		if s.subs[k] != "" {
+			s.subs[k] += "\n"
 		}
-		target.subs[k] += unrel.subs[k]
+		s.subs[k] += from.subs[k]
 	}
+}
+
+// emptyUnreleased returns an Unreleased section with an empty subsection
+// of each kind but Deprecated.
+func emptyUnreleased() *clSection {
 	fresh := &clSection{header: "## [Unreleased]", name: "Unreleased", subs: map[string]string{}}
 	for _, k := range kinds[:5] {
 		fresh.order = append(fresh.order, k)
 		fresh.subs[k] = ""
 	}
-	sections[0] = fresh
+	return fresh
+}
 
+// formatChangelog returns the text of a changelog of preamble and
+// sections, the first of which (Unreleased) keeps its empty subsections,
+// followed by the links of the sections.
+func formatChangelog(preamble []string, sections []*clSection) string {
 	var b strings.Builder
 	b.WriteString(strings.TrimRight(strings.Join(preamble, "\n"), "\n") + "\n")
 	for i, s := range sections {
@@ -178,7 +216,7 @@ func changelog(repo, version, date string) error {
 	// one before it, the first one to its tag.
 	var versions []string
 	for _, s := range sections[1:] {
-		if regexp.MustCompile(`^\d+\.\d+\.\d+`).MatchString(s.name) {
+		if clVersion.MatchString(s.name) {
 			versions = append(versions, s.name)
 		}
 	}
@@ -190,6 +228,5 @@ func changelog(repo, version, date string) error {
 			b.WriteString(fmt.Sprintf("[%s]: %s/releases/tag/v%s\n", v, repoURL, v))
 		}
 	}
-	_ = links // replaced by the ones above
-	return os.WriteFile(p, []byte(b.String()), 0o644)
+	return b.String()
 }

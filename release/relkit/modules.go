@@ -160,10 +160,9 @@ func moduleFiles(repo, dir string, all []string, overrides map[string][]byte) ([
 	return files, nil
 }
 
-// atVersion computes the go.mod and go.sum of every released module at
-// version: requirements of one another set to version, go.sum lines of
-// those versions computed from the zips the modules would have. It returns
-// the new contents by module and the zips, in the order of released.
+// versioned is a released module at a version: its go.mod and go.sum with
+// the requirements of the other released modules set to that version, its
+// files and zip, and the go.sum hashes of the zip and of go.mod.
 type versioned struct {
 	path, dir      string
 	gomod, gosum   []byte
@@ -172,6 +171,10 @@ type versioned struct {
 	zipSum, modSum string
 }
 
+// atVersion computes the go.mod and go.sum of every released module at
+// version: requirements of one another set to version, go.sum lines of
+// those versions computed from the zips the modules would have. It returns
+// the new contents by module and the zips, in the order of released.
 func atVersion(repo, version string) ([]*versioned, error) {
 	if err := checkVersion(version); err != nil {
 		return nil, err
@@ -183,80 +186,111 @@ func atVersion(repo, version string) ([]*versioned, error) {
 	done := map[string]*versioned{}
 	var mods []*versioned
 	for _, m := range released {
-		gomodPath := filepath.Join(repo, m.dir, "go.mod")
-		data, err := os.ReadFile(gomodPath)
+		v, err := moduleAtVersion(repo, m.path, m.dir, version, all, done)
 		if err != nil {
-			return nil, err
-		}
-		f, err := modfile.Parse(gomodPath, data, nil)
-		if err != nil {
-			return nil, err
-		}
-		if f.Module == nil || f.Module.Mod.Path != m.path {
-			return nil, fmt.Errorf("%s: want module %s", gomodPath, m.path)
-		}
-		for _, r := range f.Replace {
-			return nil, fmt.Errorf("%s:%d: replace %s: a released module's go.mod holds no replace directive (go install pkg@version refuses it); the workspace (go.work) serves development", gomodPath, r.Syntax.Start.Line, r.Old.Path)
-		}
-		var siblings []*versioned
-		for _, r := range f.Require {
-			if !isReleased(r.Mod.Path) {
-				continue
-			}
-			dep, ok := done[r.Mod.Path]
-			if !ok {
-				return nil, fmt.Errorf("%s requires %s, which is not released before it", m.path, r.Mod.Path)
-			}
-			if err := f.AddRequire(r.Mod.Path, version); err != nil {
-				return nil, err
-			}
-			siblings = append(siblings, dep)
-		}
-		f.Cleanup()
-		gomod, err := f.Format()
-		if err != nil {
-			return nil, err
-		}
-		sumPath := filepath.Join(repo, m.dir, "go.sum")
-		oldSum, err := os.ReadFile(sumPath)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		var lines []string
-		for _, l := range strings.Split(string(oldSum), "\n") {
-			if fields := strings.Fields(l); len(fields) == 3 && !isReleased(fields[0]) {
-				lines = append(lines, l)
-			}
-		}
-		for _, dep := range siblings {
-			lines = append(lines, dep.path+" "+version+" "+dep.zipSum, dep.path+" "+version+"/go.mod "+dep.modSum)
-		}
-		gosum := []byte(sortSum(lines))
-		overrides := map[string][]byte{"go.mod": gomod}
-		if len(gosum) > 0 {
-			overrides["go.sum"] = gosum
-		}
-		files, err := moduleFiles(repo, m.dir, all, overrides)
-		if err != nil {
-			return nil, err
-		}
-		var zbuf bytes.Buffer
-		if err := modzip.Create(&zbuf, module.Version{Path: m.path, Version: version}, files); err != nil {
-			return nil, fmt.Errorf("zip of %s: %w", m.path, err)
-		}
-		v := &versioned{path: m.path, dir: m.dir, gomod: gomod, gosum: gosum, zip: zbuf.Bytes(), files: files}
-		if v.zipSum, err = hashZip(zbuf.Bytes()); err != nil {
-			return nil, err
-		}
-		if v.modSum, err = dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
-			return io.NopCloser(bytes.NewReader(gomod)), nil
-		}); err != nil {
 			return nil, err
 		}
 		done[m.path] = v
 		mods = append(mods, v)
 	}
 	return mods, nil
+}
+
+// moduleAtVersion makes the released module path, in directory dir of repo,
+// at version: its go.mod and go.sum rewritten for the released modules in
+// done (those before it), its files among all and its zip with their hashes.
+func moduleAtVersion(repo, path, dir, version string, all []string, done map[string]*versioned) (*versioned, error) {
+	gomod, siblings, err := goModAtVersion(filepath.Join(repo, dir, "go.mod"), path, version, done)
+	if err != nil {
+		return nil, err
+	}
+	gosum, err := goSumAtVersion(filepath.Join(repo, dir, "go.sum"), version, siblings)
+	if err != nil {
+		return nil, err
+	}
+	overrides := map[string][]byte{"go.mod": gomod}
+	if len(gosum) > 0 {
+		overrides["go.sum"] = gosum
+	}
+	files, err := moduleFiles(repo, dir, all, overrides)
+	if err != nil {
+		return nil, err
+	}
+	var zbuf bytes.Buffer
+	if err := modzip.Create(&zbuf, module.Version{Path: path, Version: version}, files); err != nil {
+		return nil, fmt.Errorf("zip of %s: %w", path, err)
+	}
+	v := &versioned{path: path, dir: dir, gomod: gomod, gosum: gosum, zip: zbuf.Bytes(), files: files}
+	if v.zipSum, err = hashZip(zbuf.Bytes()); err != nil {
+		return nil, err
+	}
+	if v.modSum, err = dirhash.Hash1([]string{"go.mod"}, func(string) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(gomod)), nil
+	}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// goModAtVersion reads the go.mod at gomodPath, which must declare module
+// path and hold no replace directive, and sets its requirements of the
+// released modules to version. Each of those must be in done; it returns
+// the formatted go.mod and the modules it requires, in the order required.
+func goModAtVersion(gomodPath, path, version string, done map[string]*versioned) ([]byte, []*versioned, error) {
+	data, err := os.ReadFile(gomodPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := modfile.Parse(gomodPath, data, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.Module == nil || f.Module.Mod.Path != path {
+		return nil, nil, fmt.Errorf("%s: want module %s", gomodPath, path)
+	}
+	for _, r := range f.Replace {
+		return nil, nil, fmt.Errorf("%s:%d: replace %s: a released module's go.mod holds no replace directive (go install pkg@version refuses it); the workspace (go.work) serves development", gomodPath, r.Syntax.Start.Line, r.Old.Path)
+	}
+	var siblings []*versioned
+	for _, r := range f.Require {
+		if !isReleased(r.Mod.Path) {
+			continue
+		}
+		dep, ok := done[r.Mod.Path]
+		if !ok {
+			return nil, nil, fmt.Errorf("%s requires %s, which is not released before it", path, r.Mod.Path)
+		}
+		if err := f.AddRequire(r.Mod.Path, version); err != nil {
+			return nil, nil, err
+		}
+		siblings = append(siblings, dep)
+	}
+	f.Cleanup()
+	gomod, err := f.Format()
+	if err != nil {
+		return nil, nil, err
+	}
+	return gomod, siblings, nil
+}
+
+// goSumAtVersion returns the go.sum at sumPath (absent is empty) without
+// its lines of released modules, plus the lines of siblings at version,
+// sorted. It is empty if no line remains.
+func goSumAtVersion(sumPath, version string, siblings []*versioned) ([]byte, error) {
+	oldSum, err := os.ReadFile(sumPath)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	var lines []string
+	for _, l := range strings.Split(string(oldSum), "\n") {
+		if fields := strings.Fields(l); len(fields) == 3 && !isReleased(fields[0]) {
+			lines = append(lines, l)
+		}
+	}
+	for _, dep := range siblings {
+		lines = append(lines, dep.path+" "+version+" "+dep.zipSum, dep.path+" "+version+"/go.mod "+dep.modSum)
+	}
+	return []byte(sortSum(lines)), nil
 }
 
 func hashZip(z []byte) (string, error) {
