@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,7 +44,16 @@ func TestPrepareRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = bytes.Replace(b, []byte("## [Unreleased]\n\n### Security\n\n### Added\n"), []byte("## [Unreleased]\n\n### Security\n\n### Added\n\n- A test entry.\n"), 1)
+	// The entry goes first under Unreleased's "### Added", whatever that
+	// section holds already.
+	const added = "### Added\n"
+	i := bytes.Index(b, []byte("## [Unreleased]"))
+	j := bytes.Index(b[max(i, 0):], []byte(added))
+	if i < 0 || j < 0 {
+		t.Fatalf("CHANGELOG.md has no %q under ## [Unreleased]", added)
+	}
+	at := i + j + len(added)
+	b = slices.Concat(b[:at], []byte("\n- A test entry.\n"), b[at:])
 	if err := os.WriteFile(cl, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
