@@ -1,11 +1,14 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -215,6 +218,44 @@ func TestAccessLogJSON(t *testing.T) {
 			if bad.Status != 400 || bad.Host != "10.1.2.3" || bad.Reason == nil || *bad.Reason != "not_allowed" || bad.UpstreamTTFB != nil ||
 				bad.UserAgent != "ELB-HealthChecker/2.0" {
 				t.Errorf("rejected: %s", lines[1])
+			}
+		})
+	}
+}
+
+// TestAccessLogTunnel: a WebSocket tunnel gets its line when it opens,
+// while it is still open.
+func TestAccessLogTunnel(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		_, _ = io.Copy(conn, brw) // echo
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	for name, serve := range bothServers {
+		t.Run(name, func(t *testing.T) {
+			var log lineBuffer
+			f := serve(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{Upstream: u, AccessLog: &log}, ServerOptions{})
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: lhy.kr\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("upgrade: %v %v", err, resp)
+			}
+			got := parseText(t, log.waitLines(t, 1)[0])
+			if got.status != "101" || got.request != "GET /ws HTTP/1.1" || got.host != "lhy.kr" || got.ttfb == "-" {
+				t.Errorf("tunnel line: %+v", got)
 			}
 		})
 	}
