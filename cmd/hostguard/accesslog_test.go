@@ -121,4 +121,11 @@ func TestAccessLogFlagErrors(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr.String(), "--access-log") {
 		t.Errorf("exit %d: %s", code, stderr.String())
 	}
+	// --access-log takes its file after "=" only: a file after a space
+	// is an argument, and the error says how to write it.
+	stderr.Reset()
+	code = run(e, []string{"proxy", "--allow", "lhy.kr", "--access-log", "/tmp/a.log", "--check"})
+	if code != exitUsage || !strings.Contains(stderr.String(), "--access-log=/tmp/a.log") {
+		t.Errorf("exit %d: %s", code, stderr.String())
+	}
 }

@@ -80,7 +80,7 @@ func defineProxyFlags(ef *flagSet) func(args []string) (*proxyConfig, int, bool)
 	refresh := ef.duration("refresh", "HOSTGUARD_REFRESH", 0, "rediscover @self this often (0: only at start and on SIGHUP)")
 	logFormat := ef.str("log-format", "HOSTGUARD_LOG_FORMAT", "text", "text or json (the access log's format too)")
 	ef.choices("log-format", "text", "json")
-	accessLog := ef.str("access-log", "HOSTGUARD_ACCESS_LOG", "", "write a line per request (nginx's combined fields, the Host's verdict, the upstream's time to first byte) to this file, reopened on SIGHUP; --access-log alone (or -) writes to standard error; empty: off")
+	accessLog := ef.str("access-log", "HOSTGUARD_ACCESS_LOG", "", "write a line per request (nginx's combined fields, the Host's verdict, the upstream's time to first byte) to `FILE` (--access-log=FILE), reopened on SIGHUP; --access-log alone (or -) writes to standard error; empty: off")
 	ef.Lookup("access-log").NoOptDefVal = stderrAccessLog
 	tlsCert := ef.str("tls-cert", "HOSTGUARD_TLS_CERT", "", "serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP")
 	tlsKey := ef.str("tls-key", "HOSTGUARD_TLS_KEY", "", "the PEM private key of --tls-cert")
@@ -92,6 +92,8 @@ func defineProxyFlags(ef *flagSet) func(args []string) (*proxyConfig, int, bool)
 	return func(args []string) (*proxyConfig, int, bool) {
 		fail := e.failer("proxy")
 		switch {
+		case len(args) > 0 && *accessLog == stderrAccessLog && ef.Changed("access-log"):
+			return nil, fail(exitUsage, "unexpected argument %q; to write the access log to it, give --access-log=%s (with =)", args[0], args[0]), false
 		case len(args) > 0:
 			return nil, fail(exitUsage, "unexpected argument %q", args[0]), false
 		case len(*allow) == 0:
