@@ -260,3 +260,22 @@ func TestAccessLogTunnel(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogClientError: a request refused for its form gets a line
+// with the status it was answered.
+func TestAccessLogClientError(t *testing.T) {
+	for name, serve := range bothServers {
+		t.Run(name, func(t *testing.T) {
+			var log lineBuffer
+			f := serve(t, hostguard.Options{AllowedHosts: []string{"lhy.kr"}}, Options{AccessLog: &log}, ServerOptions{})
+			resp := rawRequest(t, f.addr, "TRACE / HTTP/1.1\r\nHost: lhy.kr\r\n\r\n")
+			if resp.StatusCode != http.StatusMethodNotAllowed {
+				t.Fatalf("TRACE: %d", resp.StatusCode)
+			}
+			got := parseText(t, log.waitLines(t, 1)[0])
+			if got.status != "405" || got.ttfb != "-" || got.reason != "-" || got.bytes == "0" {
+				t.Errorf("TRACE: %+v", got)
+			}
+		})
+	}
+}
