@@ -29,6 +29,12 @@ func BenchmarkForward(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The same with the access log on, to a writer that costs nothing:
+	// the cost of making the lines.
+	hgLog, err := New(Options{Guard: g, Upstream: u, Logger: quiet(), AccessLog: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
 	onNetHTTP := func(h http.Handler) func(context.Context, net.Listener) error {
 		return func(ctx context.Context, l net.Listener) error {
 			return ServeHandler(ctx, l, h, ServerOptions{Logger: quiet()})
@@ -42,6 +48,10 @@ func BenchmarkForward(b *testing.B) {
 			return hg.Serve(ctx, l, ServerOptions{Logger: quiet()})
 		}},
 		{"hostguard-nethttp", onNetHTTP(hg)},
+		{"hostguard-accesslog", func(ctx context.Context, l net.Listener) error {
+			return hgLog.Serve(ctx, l, ServerOptions{Logger: quiet()})
+		}},
+		{"hostguard-nethttp-accesslog", onNetHTTP(hgLog)},
 		{"stock-reverseproxy", onNetHTTP(httputil.NewSingleHostReverseProxy(u))},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

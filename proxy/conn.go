@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -49,6 +50,11 @@ type clientConn struct {
 	// choosing one allocates nothing.
 	reqLength, respLength   wire.LengthReader
 	reqChunked, respChunked wire.ChunkedReader
+
+	// The access log's record of the request in progress, and the copy
+	// of what it says of the head (which reading the body may overwrite).
+	acc    accessRecord
+	accBuf []byte
 }
 
 func (s *server) newConn(raw net.Conn) *clientConn {
@@ -142,6 +148,9 @@ func (c *clientConn) next() bool {
 			return false // the shutdown closed it
 		}
 	}
+	if c.p.access != nil {
+		c.acc = accessRecord{start: time.Now(), remote: c.clientIP, ttfb: -1}
+	}
 	n, cerr := c.readHead()
 	if cerr != nil {
 		if cerr == errIncomplete && c.in.Buffered() == 0 {
@@ -185,6 +194,9 @@ func (c *clientConn) serveRequest(n int) bool {
 		return c.fail(cerr)
 	}
 	p := c.p
+	if p.access != nil {
+		c.captureAccess(h)
+	}
 	host := unsafeString(h.checkedHost())
 	path := unsafeString(h.checkedPath())
 	req := hostguard.Request{Host: host, Path: path, RemoteAddr: c.remote, UserAgent: unsafeString(h.userAgent)}
@@ -193,6 +205,9 @@ func (c *clientConn) serveRequest(n int) bool {
 	}
 	v := p.guard.CheckRequest(&req)
 	p.count(v)
+	if p.access != nil && !v.Allowed() {
+		c.acc.reason = v.Reason.Label()
+	}
 	if !v.Passes() {
 		c.writeSimple(hostguard.RejectStatus, hostguard.RejectBody, false)
 		c.linger = h.hasBody()
@@ -280,4 +295,35 @@ func unsafeString(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+// captureAccess copies what the access log says of the request head: the
+// request line, the Host as received, the User-Agent and the Referer.
+func (c *clientConn) captureAccess(h *requestHead) {
+	b := append(c.accBuf[:0], h.method...)
+	b = append(b, ' ')
+	b = append(b, h.target...)
+	b = append(b, " HTTP/1."...)
+	b = strconv.AppendInt(b, int64(h.minor), 10)
+	endReq := len(b)
+	b = append(b, h.checkedHost()...)
+	endHost := len(b)
+	b = append(b, h.userAgent...)
+	endUA := len(b)
+	for _, f := range h.fields {
+		if equalFold(f.name, "referer") {
+			b = append(b, f.value...)
+			break
+		}
+	}
+	c.accBuf = b
+	s := unsafeString(b)
+	c.acc.request, c.acc.host, c.acc.userAgent, c.acc.referer = s[:endReq], s[endReq:endHost], s[endHost:endUA], s[endUA:]
+}
+
+// logAccess writes the access log's line of the request, answered with
+// status and n bytes of body.
+func (c *clientConn) logAccess(status int, n int64) {
+	c.acc.status, c.acc.bytes = status, n
+	c.p.access.write(&c.acc, time.Now())
 }

@@ -75,11 +75,16 @@ func (c *clientConn) echo(h *requestHead, fw *forwarding) bool {
 		b = append(b, "\r\nConnection: keep-alive"...)
 	}
 	b = append(b, "\r\n\r\n"...)
+	n := 0
 	if string(h.method) != http.MethodHead {
 		b = append(b, text...)
+		n = len(text)
 	}
 	c.out = b
 	_, err := c.conn.Write(b)
+	if c.p.access != nil {
+		c.logAccess(http.StatusOK, int64(n))
+	}
 	return err == nil && !h.close && !c.srv.closing.Load()
 }
 

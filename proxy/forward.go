@@ -44,7 +44,11 @@ func (c *clientConn) forward(h *requestHead, fw *forwarding) bool {
 		c.tunnel(uc, resp)
 		return false
 	}
-	return c.respond(uc, &req)
+	keep := c.respond(uc, &req)
+	if c.p.access != nil {
+		c.logAccess(c.resp.status, c.acc.bytes)
+	}
+	return keep
 }
 
 // exchangeFailed answers the client after a failed exchange, as its error
@@ -55,11 +59,23 @@ func (c *clientConn) exchangeFailed(err error, req *outbound) bool {
 	}
 	if errors.Is(err, errClientGone) {
 		c.canceled()
+		if c.p.access != nil {
+			c.logAccess(499, 0) // nginx's status for a client that left
+		}
 		return false
 	}
 	// The client may go on if none of its body was read: nothing of it
 	// is left unread on its connection.
 	return c.upstreamError(err, req.body == nil && req.clientKeep)
+}
+
+// timed records the upstream's time to its response head d: in the
+// histogram and for the access log.
+func (c *clientConn) timed(d time.Duration) {
+	if c.p.metrics != nil {
+		c.p.metrics.upstreamLatency.Observe(d.Seconds())
+	}
+	c.acc.ttfb = d
 }
 
 // outbound writes the request head for the upstream into c.out, with the
@@ -109,7 +125,8 @@ func (c *clientConn) exchange(req *outbound) (*upstreamConn, error) {
 			return nil, err
 		}
 		uc.begin(c)
-		if c.p.metrics != nil {
+		timed := c.p.metrics != nil || c.p.access != nil
+		if timed {
 			start = time.Now()
 		}
 		err = c.send(uc, req)
@@ -117,8 +134,8 @@ func (c *clientConn) exchange(req *outbound) (*upstreamConn, error) {
 			err = c.readResponse(uc)
 		}
 		if err == nil {
-			if c.p.metrics != nil {
-				c.p.metrics.upstreamLatency.Observe(time.Since(start).Seconds())
+			if timed {
+				c.timed(time.Since(start))
 			}
 			return uc, nil
 		}
@@ -228,6 +245,7 @@ func (c *clientConn) respond(uc *upstreamConn, req *outbound) bool {
 		// A small body that came with the head: one write.
 		n := int(resp.contentLength)
 		c.out = append(c.out, uc.in.Next(n)...)
+		c.acc.bytes = int64(n)
 		body = nil
 	}
 	if _, err := c.conn.Write(c.out); err != nil {
@@ -269,7 +287,8 @@ func (c *clientConn) outcome(uc *upstreamConn, req *outbound, frame int, untilCl
 // upstream's connection, which then cannot be reused.
 func (c *clientConn) copyResponseBody(uc *upstreamConn, body io.Reader, frame int) (whole, ok bool) {
 	buf := c.p.bufs.Get()
-	_, readErr, writeErr := wire.CopyBody(c.conn, body, buf, frame == frameChunked)
+	var readErr, writeErr error
+	c.acc.bytes, readErr, writeErr = wire.CopyBody(c.conn, body, buf, frame == frameChunked)
 	c.p.bufs.Put(buf)
 	switch {
 	case writeErr != nil:
@@ -319,6 +338,9 @@ func (c *clientConn) tunnel(uc *upstreamConn, resp *responseHead) {
 	if _, err := c.conn.Write(c.out); err != nil {
 		uc.conn.Close()
 		return
+	}
+	if c.p.access != nil {
+		c.logAccess(http.StatusSwitchingProtocols, 0)
 	}
 	c.state.Store(stateTunnel)
 	_ = c.raw.SetReadDeadline(time.Time{})

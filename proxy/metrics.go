@@ -82,20 +82,34 @@ func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register
 // SetSelf records how many addresses @self stands for.
 func (m *Metrics) SetSelf(n int) { m.selfAddrs.Set(float64(n)) }
 
+// timedTransport times the upstream's answers of the net/http form, to
+// their response head: in the histogram, when there is one, and in the
+// access log's record of the request, when it has one.
 type timedTransport struct {
 	base http.RoundTripper
-	h    prometheus.Histogram
+	h    prometheus.Histogram // nil: no metrics
 }
 
 func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.base.RoundTrip(r)
 	if err == nil {
-		t.h.Observe(time.Since(start).Seconds())
+		d := time.Since(start)
+		if t.h != nil {
+			t.h.Observe(d.Seconds())
+		}
+		if rec := accessOf(r); rec != nil {
+			rec.ttfb = d
+		}
 	}
 	return resp, err
 }
 
-func (m *Metrics) timeUpstream(rt http.RoundTripper) http.RoundTripper {
-	return timedTransport{base: rt, h: m.upstreamLatency}
+// timeUpstream times rt's answers; m may be nil.
+func timeUpstream(rt http.RoundTripper, m *Metrics) http.RoundTripper {
+	t := timedTransport{base: rt}
+	if m != nil {
+		t.h = m.upstreamLatency
+	}
+	return t
 }

@@ -229,6 +229,11 @@ func (p *Proxy) checkHost(next http.Handler) http.Handler {
 			delete(r.Header, "Forwarded")
 		}
 		p.count(v)
+		if !v.Allowed() && p.access != nil {
+			if rec := accessOf(r); rec != nil {
+				rec.reason = v.Reason.Label()
+			}
+		}
 		if !v.Passes() {
 			hostguard.Reject(w, r)
 			return
@@ -414,8 +419,8 @@ func newTransport(o Options) http.RoundTripper {
 		DisableCompression:    true, // pass the body through as the app encoded it
 		TLSClientConfig:       upstreamTLS(o),
 	}
-	if o.Metrics != nil {
-		rt = o.Metrics.timeUpstream(rt)
+	if o.Metrics != nil || o.AccessLog != nil {
+		rt = timeUpstream(rt, o.Metrics)
 	}
 	return rt
 }

@@ -24,6 +24,9 @@ func (c *clientConn) writeSimple(code int, text string, keep bool) {
 	b = append(b, text...)
 	c.out = b
 	_, _ = c.conn.Write(b)
+	if c.p.access != nil {
+		c.logAccess(code, int64(len(text)))
+	}
 }
 
 // appendRequestHead appends the head the upstream receives: the request

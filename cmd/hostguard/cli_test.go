@@ -70,6 +70,7 @@ var flagEnvironment = map[string]string{
 	"proxy --allow-missing":           "HOSTGUARD_ALLOW_MISSING",
 	"proxy --refresh":                 "HOSTGUARD_REFRESH",
 	"proxy --log-format":              "HOSTGUARD_LOG_FORMAT",
+	"proxy --access-log":              "HOSTGUARD_ACCESS_LOG",
 	"proxy --tls-cert":                "HOSTGUARD_TLS_CERT",
 	"proxy --tls-key":                 "HOSTGUARD_TLS_KEY",
 	"proxy --tls-self-signed":         "HOSTGUARD_TLS_SELF_SIGNED",

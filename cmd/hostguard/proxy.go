@@ -27,6 +27,7 @@ type proxyConfig struct {
 	allow, trusted                          []string
 	listen, upstream, canonical             string
 	metricsAddr, logFormat, tlsCert, tlsKey string
+	accessLog                               string
 	allowEmpty, reportOnly, keepUnderscore  bool
 	allowMissing, tlsSelf, check            bool
 	refresh                                 time.Duration
@@ -77,8 +78,10 @@ func defineProxyFlags(ef *flagSet) func(args []string) (*proxyConfig, int, bool)
 	keepUnderscore := ef.boolean("keep-underscore-headers", "HOSTGUARD_KEEP_UNDERSCORE_HEADERS", "pass on header names with '_' (dropped by default, as nginx does: CGI and WSGI servers read X_Forwarded_For as X-Forwarded-For)")
 	allowMissing := ef.boolean("allow-missing", "HOSTGUARD_ALLOW_MISSING", "start with the listed names only when discovery of @self fails, and keep retrying")
 	refresh := ef.duration("refresh", "HOSTGUARD_REFRESH", 0, "rediscover @self this often (0: only at start and on SIGHUP)")
-	logFormat := ef.str("log-format", "HOSTGUARD_LOG_FORMAT", "text", "text or json")
+	logFormat := ef.str("log-format", "HOSTGUARD_LOG_FORMAT", "text", "text or json (the access log's format too)")
 	ef.choices("log-format", "text", "json")
+	accessLog := ef.str("access-log", "HOSTGUARD_ACCESS_LOG", "", "write a line per request (nginx's combined fields, the Host's verdict, the upstream's time to first byte) to `FILE` (--access-log=FILE), reopened on SIGHUP; --access-log alone (or -) writes to standard error; empty: off")
+	ef.Lookup("access-log").NoOptDefVal = stderrAccessLog
 	tlsCert := ef.str("tls-cert", "HOSTGUARD_TLS_CERT", "", "serve HTTPS with this PEM certificate (chain); reloaded on SIGHUP")
 	tlsKey := ef.str("tls-key", "HOSTGUARD_TLS_KEY", "", "the PEM private key of --tls-cert")
 	tlsSelf := ef.boolean("tls-self-signed", "HOSTGUARD_TLS_SELF_SIGNED", "serve HTTPS with a certificate made at start for the canonical host and @self, for load balancers that do not verify their targets (ALB, NLB)")
@@ -89,6 +92,8 @@ func defineProxyFlags(ef *flagSet) func(args []string) (*proxyConfig, int, bool)
 	return func(args []string) (*proxyConfig, int, bool) {
 		fail := e.failer("proxy")
 		switch {
+		case len(args) > 0 && *accessLog == stderrAccessLog && ef.Changed("access-log"):
+			return nil, fail(exitUsage, "unexpected argument %q; to write the access log to it, give --access-log=%s (with =)", args[0], args[0]), false
 		case len(args) > 0:
 			return nil, fail(exitUsage, "unexpected argument %q", args[0]), false
 		case len(*allow) == 0:
@@ -104,7 +109,7 @@ func defineProxyFlags(ef *flagSet) func(args []string) (*proxyConfig, int, bool)
 		}
 		return &proxyConfig{
 			allow: *allow, trusted: *trusted, listen: *listen, upstream: *upstream, canonical: *canonical,
-			metricsAddr: *metricsAddr, logFormat: *logFormat, tlsCert: *tlsCert, tlsKey: *tlsKey,
+			metricsAddr: *metricsAddr, logFormat: *logFormat, tlsCert: *tlsCert, tlsKey: *tlsKey, accessLog: *accessLog,
 			allowEmpty: *allowEmpty, reportOnly: *reportOnly, keepUnderscore: *keepUnderscore,
 			allowMissing: *allowMissing, tlsSelf: *tlsSelf, check: *check, refresh: *refresh,
 			dialTimeout: *dialTimeout, respTimeout: *respTimeout, tunnelIdle: *tunnelIdle,
@@ -126,6 +131,7 @@ type proxyRun struct {
 	metrics *proxy.Metrics     // nil without --metrics
 	cert    *proxy.Certificate // nil for plain HTTP
 	up      *url.URL           // nil: the echo backend
+	access  *logFile           // the access log file, reopened on SIGHUP; nil: none
 	ready   *readiness         // what /readyz answers
 }
 
@@ -172,10 +178,16 @@ func (c *proxyConfig) build(e *env) (*proxyRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	accessLog, file, err := openAccessLog(c.accessLog, e.stderr)
+	if err != nil {
+		return nil, err
+	}
+	r.access = file
 	r.proxy, err = proxy.New(proxy.Options{
 		Guard: r.guard, Upstream: r.up, CanonicalHost: c.canonical,
 		DialTimeout: c.dialTimeout, ResponseTimeout: c.respTimeout, TunnelIdleTimeout: c.tunnelIdle,
 		KeepUnderscoreHeaders: c.keepUnderscore, Logger: r.log, Metrics: r.metrics,
+		AccessLog: accessLog, AccessLogJSON: c.logFormat == "json",
 	})
 	return r, err
 }
@@ -190,6 +202,9 @@ func (r *proxyRun) scheme() string {
 func runProxy(e *env, cfg *proxyConfig) int {
 	fail := e.failer("proxy")
 	r, err := cfg.build(e)
+	if r != nil && r.access != nil {
+		defer r.access.Close()
+	}
 	if err != nil {
 		// The library's errors start with its name; the command's is enough.
 		return fail(exitUsage, "%s", errText(err))
@@ -295,9 +310,15 @@ func (r *proxyRun) selfSign() {
 	}
 }
 
-// onHUP runs after SIGHUP rediscovered @self: it reloads the certificate
-// files, or makes a new self-signed certificate for the new addresses.
+// onHUP runs after SIGHUP rediscovered @self: it reopens the access log
+// file (logrotate renamed it), and reloads the certificate files, or makes
+// a new self-signed certificate for the new addresses.
 func (r *proxyRun) onHUP() {
+	if r.access != nil {
+		if err := r.access.Reopen(); err != nil {
+			r.log.Warn("hostguard proxy: reopening the access log failed; writing on to the previous file", "error", err.Error())
+		}
+	}
 	switch {
 	case r.cfg.tlsSelf:
 		r.selfSign()
