@@ -319,18 +319,6 @@ func (g *Guard) healthCheckHint(ua, bad string, reason Reason) string {
 // escape writes control and non-ASCII characters as Go escapes (\r, \n,
 // \u00e4), so no handler can be made to print a forged log line.
 func escape(s string) string {
-	return string(AppendEscaped(nil, s))
-}
-
-// AppendEscaped appends s to dst as the rejection log writes the Host,
-// path and User-Agent it received: printable ASCII as it is, but for '"'
-// and '\\', which are escaped, and control bytes, invalid UTF-8 and
-// non-ASCII characters as Go escapes (\r, \x00, \u00e4). The result holds
-// no quote and no control byte, so a value written between quotes cannot
-// end its field or its line (the proxy's access log uses it too).
-func AppendEscaped(dst []byte, s string) []byte {
-	n := len(dst)
-	dst = strconv.AppendQuoteToASCII(dst, s)
-	copy(dst[n:], dst[n+1:len(dst)-1])
-	return dst[:len(dst)-2]
+	q := strconv.QuoteToASCII(s)
+	return q[1 : len(q)-1]
 }

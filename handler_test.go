@@ -468,12 +468,3 @@ func TestReportOnly(t *testing.T) {
 		t.Errorf("CheckRequest in report-only mode: %+v", v)
 	}
 }
-
-func ExampleAppendEscaped() {
-	ua := "curl/8\r\nX-Forged: \"yes\""
-	line := []byte(`user_agent="`)
-	line = AppendEscaped(line, ua)
-	line = append(line, '"')
-	fmt.Println(string(line))
-	// Output: user_agent="curl/8\r\nX-Forged: \"yes\""
-}

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/hostguard/hostguard"
 )
 
 // The access log: one line per request, in both server forms, with the
@@ -24,8 +22,21 @@ import (
 //
 // or the same fields as one JSON object per line. The request line, Host,
 // Referer and User-Agent are escaped as the Guard's rejection log escapes
-// them (hostguard.AppendEscaped): nothing a client sends can end a field
+// them (appendEscaped): nothing a client sends can end a field
 // or a line.
+
+// appendEscaped appends s as the Guard's rejection log writes a value it
+// received (strconv.QuoteToASCII without the quotes): printable ASCII as it
+// is but for '"' and '\\', which are escaped, and control bytes, invalid
+// UTF-8 and non-ASCII characters as Go escapes (\r, \x00, \u00e4). The
+// result holds no quote and no control byte, so a value written between
+// quotes cannot end its field or its line.
+func appendEscaped(dst []byte, s string) []byte {
+	n := len(dst)
+	dst = strconv.AppendQuoteToASCII(dst, s)
+	copy(dst[n:], dst[n+1:len(dst)-1])
+	return dst[:len(dst)-2]
+}
 
 // accessLog writes the lines of one Proxy.
 type accessLog struct {
@@ -80,7 +91,7 @@ func appendQuoted(b []byte, s string) []byte {
 		return append(b, `"-"`...)
 	}
 	b = append(b, '"')
-	b = hostguard.AppendEscaped(b, s)
+	b = appendEscaped(b, s)
 	return append(b, '"')
 }
 
@@ -119,11 +130,11 @@ func (r *accessRecord) appendText(b []byte, end time.Time) []byte {
 	return append(b, '\n')
 }
 
-// appendJSONString appends s escaped (see hostguard.AppendEscaped) as a
+// appendJSONString appends s escaped (see appendEscaped) as a
 // JSON string: the escaped text is printable ASCII in which only '"' and
 // '\' need JSON's escape, and Go's quoting gives them the same one.
 func appendJSONString(b []byte, s string, scratch []byte) []byte {
-	return strconv.AppendQuote(b, string(hostguard.AppendEscaped(scratch[:0], s)))
+	return strconv.AppendQuote(b, string(appendEscaped(scratch[:0], s)))
 }
 
 func (r *accessRecord) appendJSON(b []byte, end time.Time) []byte {
