@@ -53,7 +53,7 @@ func (p *peeker) peek() (data, eof, ok bool) {
 	switch {
 	case err != nil:
 		return false, true, true // closed here
-	case p.err == syscall.EAGAIN || p.err == syscall.EINTR:
+	case p.err == syscall.EAGAIN:
 		return false, false, true
 	case p.err != nil:
 		return false, true, true // reset

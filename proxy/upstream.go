@@ -64,9 +64,10 @@ func newUpstream(o Options) *upstream {
 
 // upstreamConn is one connection to the application.
 type upstreamConn struct {
-	conn      net.Conn // with a sliding write deadline (TLS on top for https)
-	raw       net.Conn // the TCP connection
-	look      *peeker  // at raw, before each reuse
+	conn      net.Conn    // with a sliding write deadline (TLS on top for https)
+	raw       net.Conn    // the TCP connection
+	look      *peeker     // at raw, before each reuse
+	records   *recordConn // between raw and TLS for https; nil for http
 	in        *wire.Reader
 	timeout   time.Duration
 	deadline  time.Time // the read deadline set last
@@ -113,9 +114,10 @@ func (u *upstream) get(ctx context.Context) (uc *upstreamConn, reused bool, err 
 		// longer than its Content-Length, bytes after the last chunk):
 		// those would be read as the next client's answer. Either way it
 		// cannot carry another request.
-		// The socket first, then the TLS layer's buffers: a TLS read
-		// that found a partial record would hide it from the look.
-		if !uc.readable() && !uc.tlsBuffered() {
+		// Over TLS, bytes may also have left the socket for crypto/tls:
+		// part of a record (recordsWhole) or whole records not yet
+		// decrypted (tlsBuffered).
+		if !uc.readable() && uc.recordsWhole() && !uc.tlsBuffered() {
 			return uc, true, nil
 		}
 		uc.conn.Close()
@@ -133,15 +135,17 @@ func (u *upstream) connect(ctx context.Context) (*upstreamConn, error) {
 		return nil, err
 	}
 	var conn net.Conn = &deadlineConn{Conn: c, write: slidingDeadline{timeout: u.timeout}}
+	var records *recordConn
 	if u.tls != nil {
-		tc := tls.Client(conn, u.tls)
+		records = &recordConn{Conn: conn}
+		tc := tls.Client(records, u.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()
 			return nil, err
 		}
 		conn = tc
 	}
-	uc := &upstreamConn{conn: conn, raw: c, look: newPeeker(c), timeout: u.timeout}
+	uc := &upstreamConn{conn: conn, raw: c, look: newPeeker(c), records: records, timeout: u.timeout}
 	uc.in = wire.NewReader(uc, maxResponseHead)
 	return uc, nil
 }
@@ -256,6 +260,53 @@ func (uc *upstreamConn) readable() bool {
 	data, eof, ok := uc.look.peek()
 	return data || eof || !ok
 }
+
+// recordsWhole reports whether every TLS record that crypto/tls has read
+// from the socket is whole (always true for http): a partial one is the
+// start of bytes the upstream sent after its last answer, which neither
+// the look at the socket nor a read of crypto/tls shows.
+func (uc *upstreamConn) recordsWhole() bool {
+	return uc.records == nil || uc.records.atBoundary()
+}
+
+// recordConn sits between the TCP connection and crypto/tls and follows
+// the TLS record framing of what it hands up (RFC 8446 §5.1, RFC 5246
+// §6.2: every record is a 5-byte header whose last two bytes give the
+// length of the fragment that follows), so that a pooled https connection
+// can tell whether crypto/tls holds part of a record.
+type recordConn struct {
+	net.Conn
+	hdr  [5]byte
+	nhdr int // bytes of the current record's header read so far
+	left int // bytes of the current record's fragment still to come
+}
+
+func (c *recordConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.follow(b[:n])
+	return n, err
+}
+
+// follow advances the record framing over p.
+func (c *recordConn) follow(p []byte) {
+	for len(p) > 0 {
+		if c.left > 0 {
+			k := min(c.left, len(p))
+			c.left -= k
+			p = p[k:]
+			continue
+		}
+		k := copy(c.hdr[c.nhdr:], p)
+		c.nhdr += k
+		p = p[k:]
+		if c.nhdr == len(c.hdr) {
+			c.nhdr, c.left = 0, int(c.hdr[3])<<8|int(c.hdr[4])
+		}
+	}
+}
+
+// atBoundary reports whether everything read so far ends a record.
+func (c *recordConn) atBoundary() bool { return c.nhdr == 0 && c.left == 0 }
 
 // tlsBuffered reports whether the TLS layer of an idle https upstream
 // connection holds bytes the upstream sent after its last answer: records
