@@ -74,7 +74,37 @@ func TestReviewPoolReusedAfterIdle(t *testing.T) {
 // sends after a framed answer may sit decrypted or undecrypted in the TLS
 // layer's buffers, where neither the proxy's reader nor a MSG_PEEK on the
 // TCP socket sees them. The next client must still get its own answer.
+// Here the stray answer's record comes whole in the answer's TCP write.
 func TestReviewTLSStrayRecord(t *testing.T) {
+	testTLSStray(t, (*holdingConn).flush)
+}
+
+// TestReviewTLSPartialStrayRecord: the answer's last record and the first
+// 8 bytes of a stray record arrive in one read; crypto/tls keeps the
+// partial record where neither the look at the socket nor a read of
+// crypto/tls shows it, and the rest arrives 300 ms later, after the
+// connection could have been reused. The record framing followed below
+// crypto/tls (recordConn) must refuse the connection.
+func TestReviewTLSPartialStrayRecord(t *testing.T) {
+	testTLSStray(t, func(hc *holdingConn) error {
+		hc.hold = false
+		held := append([]byte(nil), hc.buf...)
+		hc.buf = hc.buf[:0]
+		cut := 5 + int(held[3])<<8 + int(held[4]) + 8 // the first record, and 8 bytes
+		if _, err := hc.Conn.Write(held[:cut]); err != nil {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond)
+		_, err := hc.Conn.Write(held[cut:])
+		return err
+	})
+}
+
+// testTLSStray runs two clients in a row, rounds times, through both forms
+// to an https upstream that answers the first with its answer and a stray
+// one, sent by release from what the TLS layer wrote.
+func testTLSStray(t *testing.T, release func(*holdingConn) error) {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
 	ts.StartTLS()
 	defer ts.Close()
@@ -112,7 +142,7 @@ func TestReviewTLSStrayRecord(t *testing.T) {
 						hc.hold = true
 						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
 						_, _ = io.WriteString(c, strayAnswer)
-						if err := hc.flush(); err != nil {
+						if err := release(hc); err != nil {
 							return
 						}
 						continue
