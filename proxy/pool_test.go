@@ -38,16 +38,7 @@ func rawApp(t *testing.T, answer func(c net.Conn, br *bufio.Reader, req *http.Re
 			go func() {
 				defer c.Close()
 				br := bufio.NewReader(c)
-				for {
-					head, err := readRawHead(br)
-					if err != nil {
-						return
-					}
-					req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
-					if err != nil || !answer(c, br, req) {
-						return
-					}
-				}
+				eachRequest(br, func(req *http.Request) bool { return answer(c, br, req) })
 			}()
 		}
 	}()

@@ -45,16 +45,7 @@ func TestReviewPoolReusedAfterIdle(t *testing.T) {
 			go func() {
 				defer c.Close()
 				br := bufio.NewReader(c)
-				for {
-					head, err := readRawHead(br)
-					if err != nil {
-						return
-					}
-					req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
-					if err != nil || !answerPath(c, br, req) {
-						return
-					}
-				}
+				eachRequest(br, func(req *http.Request) bool { return answerPath(c, br, req) })
 			}()
 		}
 	}()
@@ -126,31 +117,17 @@ func testTLSStray(t *testing.T, release func(*holdingConn) error) {
 			go func() {
 				defer c.Close()
 				br := bufio.NewReader(c)
-				for {
-					head, err := readRawHead(br)
-					if err != nil {
-						return
+				eachRequest(br, func(req *http.Request) bool {
+					if req.URL.Path != "/c1" {
+						return answerPath(c, br, req)
 					}
-					req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
-					if err != nil {
-						return
-					}
-					if req.URL.Path == "/c1" {
-						// The answer, then the stray answer in a record of
-						// its own, in one TCP write: both reach the proxy
-						// together, before any next request.
-						hc.hold = true
-						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
-						_, _ = io.WriteString(c, strayAnswer)
-						if err := release(hc); err != nil {
-							return
-						}
-						continue
-					}
-					if !answerPath(c, br, req) {
-						return
-					}
-				}
+					// The answer, then the stray answer in a record of its
+					// own, held until release sends them.
+					hc.hold = true
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+					_, _ = io.WriteString(c, strayAnswer)
+					return release(hc) == nil
+				})
 			}()
 		}
 	}()
@@ -184,6 +161,22 @@ func testTLSStray(t *testing.T, release func(*holdingConn) error) {
 				t.Errorf("%d of %d rounds crossed", bad, rounds)
 			}
 		})
+	}
+}
+
+// eachRequest reads requests from br, each head raw then parsed by
+// net/http, and hands them to handle until a head does not read or parse
+// or handle returns false.
+func eachRequest(br *bufio.Reader, handle func(*http.Request) bool) {
+	for {
+		head, err := readRawHead(br)
+		if err != nil {
+			return
+		}
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(head)))
+		if err != nil || !handle(req) {
+			return
+		}
 	}
 }
 
